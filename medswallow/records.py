@@ -62,3 +62,33 @@ class Span:
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "label": self.label, "score": round(self.score, 4)}
+
+
+@dataclass(slots=True)
+class Sample:
+    """One benchmark item, as every task loader produces it (the eval job's record).
+
+    ``labels`` are the choice labels shown to the model (``a``-``e``, ``A``-``D`` or ``1``-``5``) and
+    ``gold`` the labels of the correct choices; numeric-entry items have no choices and a free-text gold
+    (``["26"]``). ``accepted`` lists further answer sets that also count (IgakuQA 112B30 accepts a or d).
+    ``voided`` items (points "0", 解なし) have no scorable answer and are left out of accuracy.
+    ``where`` says where the item came from (``file:line`` or ``hf-id[split] row n``) for messages.
+    """
+
+    id: str
+    task: str
+    question: str
+    choices: list[str]
+    labels: list[str]
+    gold: list[str]
+    accepted: list[list[str]] = field(default_factory=list)
+    always_correct: bool = False
+    voided: bool = False
+    text_only: bool = True
+    points: float = 1.0
+    category: str = ""
+    where: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

@@ -1,0 +1,44 @@
+"""JJSIMQA: Japanese specialist-level internal medicine questions (HF AIgroup-CVM-utokyohospital/JJSIMQA).
+
+Same JSONL shape as IgakuQA (plus ``choices_orig``). Errata handled here: 107_64-4 is left out (its gold
+marks four choices for an "all of the above" option; the dataset card says to exclude it), and 107_888-26's
+gold ``["d", ",", "e"]`` is read as d and e. One stem says "２つ選べ" in full-width digits.
+"""
+
+from __future__ import annotations
+
+from medswallow.bench.io import files_matching, is_hf_id, iter_hf, iter_jsonl, local_path
+from medswallow.bench.task import Loaded, Task
+from medswallow.bench.tasks._exam import exam_row_to_sample
+
+NAME = "jjsimqa"
+EXCLUDE = {"107_64-4": "excluded by the dataset card (gold marks four choices of an 'all of the above' item)"}
+
+
+def load(path_or_id: str) -> Loaded:
+    if is_hf_id(path_or_id):
+        rows = list(iter_hf(path_or_id))
+    else:
+        root = local_path(path_or_id, NAME)
+        files = files_matching(root, r"(?!.*metadata).*\.jsonl", NAME, "jjsimqa.jsonl")
+        rows = [r for f in files for r in iter_jsonl(f)]
+    out = Loaded([])
+    for where, row in rows:
+        s = exam_row_to_sample(where, row, NAME)
+        if s.id in EXCLUDE:
+            out.excluded[s.id] = EXCLUDE[s.id]
+            continue
+        out.samples.append(s)
+    return out
+
+
+TASK = Task(
+    name=NAME,
+    title="JJSIMQA",
+    load=load,
+    prompt="exam",
+    system="医師国家試験を解きます。",
+    published=0.6659,
+    hf_id="AIgroup-CVM-utokyohospital/JJSIMQA",
+    license="CC-BY-NC-SA-4.0 (research only)",
+)

@@ -1,0 +1,133 @@
+"""The review store: sessions, the acting user, role checks and the audit log every write goes through.
+
+Every write happens in ``store.write(actor)``: one transaction that also appends an audit entry
+(who, when, what) — the change and its audit entry commit together or not at all. Roles are checked
+here, in the logic layer, so a hidden button is never the only thing between a user and an action.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from medswallow.errors import UserError
+from medswallow.review import db
+from medswallow.review.models import ROLES, AuditEntry, utcnow
+
+log = logging.getLogger("medswallow.review")
+
+# What each role may do. Annotating also requires owning the assignment (checked where it is loaded).
+PERMISSIONS: dict[str, frozenset[str]] = {
+    "annotate": frozenset({"annotator", "adjudicator", "admin"}),
+    "adjudicate": frozenset({"adjudicator", "admin"}),
+    "view_all_labels": frozenset({"adjudicator", "admin"}),
+    "dashboard": frozenset({"adjudicator", "admin"}),
+    "manage_users": frozenset({"admin"}),
+    "manage_prompts": frozenset({"admin"}),
+    "generate": frozenset({"admin"}),
+    "assign": frozenset({"admin"}),
+    "prescreen": frozenset({"admin"}),
+    "export": frozenset({"admin"}),
+    "audit": frozenset({"admin"}),
+}
+
+
+class PermissionDenied(UserError):
+    """The acting user's role does not allow the action (or the item is not theirs)."""
+
+
+class NotFound(UserError):
+    """The requested record does not exist (or is not visible to the acting user)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is acting: a logged-in user, or the operator at the command line (``id`` None)."""
+
+    id: int | None
+    username: str
+    role: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise UserError(f"unknown role {self.role!r} (valid: {', '.join(ROLES)})")
+
+    def can(self, permission: str) -> bool:
+        return self.role in PERMISSIONS[permission]
+
+    def require(self, permission: str) -> None:
+        if not self.can(permission):
+            log.info("permission denied: user=%s role=%s action=%s", self.username, self.role, permission)
+            raise PermissionDenied(f"role '{self.role}' may not {permission.replace('_', ' ')}")
+
+
+OPERATOR = Actor(id=None, username="cli", role="admin")
+"""The person running ``medswallow review`` subcommands on the server (has shell access to the database)."""
+
+
+@dataclass
+class Audit:
+    """Collects the audit entries of one write transaction."""
+
+    session: Session
+    actor: Actor
+    entries: list[AuditEntry] = field(default_factory=list)
+
+    def __call__(self, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
+        entry = AuditEntry(
+            at=utcnow(),
+            actor_id=self.actor.id,
+            actor_name=self.actor.username,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            detail=detail,
+        )
+        self.session.add(entry)
+        self.entries.append(entry)
+
+
+class ReviewStore:
+    """A handle on one review database (SQLite file or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(db.writer(engine), expire_on_commit=False)
+
+    @classmethod
+    def open(cls, url: str | None = None, create: bool = False, pool_size: int = 10) -> ReviewStore:
+        """Open the database at ``url``; ``create`` migrates it to the latest schema first."""
+        engine = db.make_engine(url, pool_size=pool_size)
+        if create:
+            db.migrate(engine)
+        else:
+            db.check_schema(engine)
+        return cls(engine)
+
+    @property
+    def url(self) -> str:
+        return db.redact_url(str(self.engine.url))
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def write(self, actor: Actor) -> Iterator[tuple[Session, Audit]]:
+        """One transaction; the caller records what it did with ``audit(action, entity, id, **detail)``."""
+        with self._write() as session, session.begin():
+            audit = Audit(session, actor)
+            yield session, audit
+            if not audit.entries:
+                raise RuntimeError("every write must append an audit entry")
+
+    def close(self) -> None:
+        self.engine.dispose()

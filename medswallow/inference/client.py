@@ -193,6 +193,43 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+def _sampling_body(model: str, params: SamplingParams) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "n": params.n}
+    for name in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed"):
+        value = getattr(params, name)
+        if value is not None:
+            body[name] = value
+    if params.stop is not None:
+        body["stop"] = params.stop_list()
+    if params.prompt_logprobs is not None:
+        body["prompt_logprobs"] = params.prompt_logprobs
+    return body
+
+
+def build_chat_body(model: str, messages: Messages, params: SamplingParams) -> dict[str, Any]:
+    """The OpenAI chat request for ``params`` (vLLM extensions top_k, min_p, prompt_logprobs at top level)."""
+    body = _sampling_body(model, params)
+    body["messages"] = _as_messages(messages)
+    if params.reasoning_effort is not None:
+        body["reasoning_effort"] = params.reasoning_effort
+    if params.logprobs is not None:
+        body["logprobs"] = True
+        body["top_logprobs"] = params.logprobs
+    return {**body, **(params.extra or {})}
+
+
+def build_completion_body(model: str, prompt: str, params: SamplingParams) -> dict[str, Any]:
+    """The OpenAI completion request for ``params``."""
+    body = _sampling_body(model, params)
+    body["prompt"] = prompt
+    if params.logprobs is not None:
+        body["logprobs"] = params.logprobs
+    if params.prompt_logprobs is not None:
+        # The prompt's own token ids tell which entry of each position is the prompt token.
+        body["return_token_ids"] = True
+    return {**body, **(params.extra or {})}
+
+
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine to completion from sync code, also when an event loop is already running here."""
     try:
@@ -239,39 +276,13 @@ class InferenceClient:
 
     # ---- request bodies ---------------------------------------------------------------------------
 
-    def _sampling(self, params: SamplingParams) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "n": params.n}
-        for name in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed"):
-            value = getattr(params, name)
-            if value is not None:
-                body[name] = value
-        if params.stop is not None:
-            body["stop"] = params.stop_list()
-        if params.prompt_logprobs is not None:
-            body["prompt_logprobs"] = params.prompt_logprobs
-        return body
-
     def chat_body(self, messages: Messages, params: SamplingParams) -> dict[str, Any]:
         """The request body sent to /chat/completions (also what the cache key is made of)."""
-        body = self._sampling(params)
-        body["messages"] = _as_messages(messages)
-        if params.reasoning_effort is not None:
-            body["reasoning_effort"] = params.reasoning_effort
-        if params.logprobs is not None:
-            body["logprobs"] = True
-            body["top_logprobs"] = params.logprobs
-        return {**body, **(params.extra or {})}
+        return build_chat_body(self.model, messages, params)
 
     def completion_body(self, prompt: str, params: SamplingParams) -> dict[str, Any]:
         """The request body sent to /completions."""
-        body = self._sampling(params)
-        body["prompt"] = prompt
-        if params.logprobs is not None:
-            body["logprobs"] = params.logprobs
-        if params.prompt_logprobs is not None:
-            # The prompt's own token ids tell which entry of each position is the prompt token.
-            body["return_token_ids"] = True
-        return {**body, **(params.extra or {})}
+        return build_completion_body(self.model, prompt, params)
 
     def key(self, kind: str, body: dict[str, Any]) -> str:
         return cache_key(kind, body, self.cache_namespace)

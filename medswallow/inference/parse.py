@@ -29,6 +29,18 @@ _HARMONY_SEGMENT = re.compile(
 # With special tokens skipped, "<|channel|>analysis<|message|>R<|end|><|start|>assistant<|channel|>final<|message|>A"
 # decodes to "analysisRassistantfinalA".
 _SKIPPED_SPECIALS = re.compile(r"\Aanalysis(?P<reasoning>.*?)assistantfinal(?P<final>.*)\Z", re.DOTALL)
+# vLLM leaves the header of a message it was cut inside (or that ended before <|message|>) in ``content``:
+# "<|start|>assistant" or "<|channel|><|return|>". That is markup, not an answer.
+_OPEN_HEADER = re.compile(r"(?:<\|start\|>|<\|channel\|>)(?:(?!<\|message\|>).)*\Z", re.DOTALL)
+_SPECIAL = re.compile(r"<\|(?:start|end|message|channel|constrain|return|call|endoftext|startoftext)\|>")
+
+
+def strip_markup(text: str) -> str:
+    """Drop harmony header residue and stray special-token strings from final-channel text."""
+    if "<|" not in text:
+        return text
+    cleaned = _SPECIAL.sub("", _OPEN_HEADER.sub("", text))
+    return cleaned if cleaned.strip() else ""
 
 
 def split_harmony(raw: str) -> tuple[str, str] | None:
@@ -116,6 +128,7 @@ def chat_choice(choice: dict[str, Any]) -> ChatChoice:
         split = split_harmony(text)
         if split is not None:
             reasoning, text = split
+    text = strip_markup(text)
     finish = choice.get("finish_reason")
     return ChatChoice(
         text=text,

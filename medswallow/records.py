@@ -53,15 +53,22 @@ class Rejected:
 
 @dataclass(slots=True)
 class Span:
-    """A labelled character span in a text: Python str offsets, ``end`` exclusive."""
+    """A labelled character span in a text: Python str offsets, ``end`` exclusive.
+
+    ``lang`` is the span's own language where a document mixes languages ("" when not known).
+    """
 
     start: int
     end: int
     label: str
     score: float = 1.0
+    lang: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"start": self.start, "end": self.end, "label": self.label, "score": round(self.score, 4)}
+        out: dict[str, Any] = {"start": self.start, "end": self.end, "label": self.label, "score": round(self.score, 4)}
+        if self.lang:
+            out["lang"] = self.lang
+        return out
 
 
 @dataclass(slots=True)

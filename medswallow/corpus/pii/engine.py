@@ -1,0 +1,224 @@
+"""The PII/PHI engine: find personal data in Japanese and English clinical text and replace it.
+
+``PIIEngine(mode="fast")`` runs the pattern recognizers (Presidio ``PatternRecognizer`` subclasses with
+checksums and context words), Sudachi-based Japanese name finding and cue-based English name finding;
+``mode="thorough"`` adds full spaCy NER (GiNZA for Japanese, en_core_web_sm for English) through Presidio's
+``SpacyNlpEngine``. Both share one interface. Nothing heavy is loaded until the first call, so an engine
+pickles cheaply into worker processes and loads its models there.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from medswallow.corpus.pii.labels import LABELS
+from medswallow.corpus.pii.lang import Segment, detect_language, segments, span_language
+from medswallow.corpus.pii.text import fold
+from medswallow.errors import UserError, did_you_mean
+from medswallow.records import Span
+
+MODES = ("fast", "thorough")
+SCORE_THRESHOLD = 0.5
+CONTEXT_BOOST = 0.35
+"""Presidio's default context similarity factor: a context word lifts a 0.2-0.3 pattern over the threshold."""
+
+
+@dataclass(slots=True)
+class Candidate:
+    """A span proposed by one recognizer, before overlaps are resolved."""
+
+    start: int
+    end: int
+    label: str
+    score: float
+    source: str
+
+
+class _Pipeline:
+    """The loaded parts of an engine (built on first use, never pickled)."""
+
+    def __init__(self, mode: str) -> None:
+        from medswallow.corpus.pii.names import EnglishNameFinder, JapaneseNameFinder
+        from medswallow.corpus.pii.recognizers import build_recognizers
+
+        self.recognizers = build_recognizers()
+        self.context = {
+            id(r): ([w.lower() for w in r.CONTEXT], [w.lower() for w in r.NEGATIVE_CONTEXT], r.CONTEXT_WINDOW)
+            for r in self.recognizers
+        }
+        self.ja_names = JapaneseNameFinder()
+        self.en_names = EnglishNameFinder()
+        self.ner: Any = None
+        if mode == "thorough":
+            from medswallow.corpus.pii.ner import NerRecognizer
+
+            self.ner = NerRecognizer()
+
+
+class PIIEngine:
+    """Detect and redact PII/PHI in Japanese and English text; see the module docstring.
+
+    Args:
+        mode: ``fast`` (default; no NER over whole documents) or ``thorough`` (adds GiNZA/English NER).
+        pseudonymize: replace with consistent fake values per document instead of ``<LABEL>`` placeholders.
+        labels: report only these labels (default: all of ``LABELS``).
+        score_threshold: drop candidates scoring below this.
+    """
+
+    def __init__(
+        self,
+        mode: str = "fast",
+        pseudonymize: bool = False,
+        labels: Iterable[str] | None = None,
+        score_threshold: float = SCORE_THRESHOLD,
+    ) -> None:
+        if mode not in MODES:
+            raise UserError(f"unknown PII mode '{mode}'{did_you_mean(mode, MODES)}")
+        chosen = tuple(labels) if labels is not None else tuple(LABELS)
+        for label in chosen:
+            if label not in LABELS:
+                raise UserError(f"unknown PII label '{label}'{did_you_mean(label, tuple(LABELS))}")
+        self.mode = mode
+        self.pseudonymize = pseudonymize
+        self.labels = frozenset(chosen)
+        self.score_threshold = score_threshold
+        self._pipe: _Pipeline | None = None
+        self._anonymizer: Any = None
+
+    # -- pickling: models load in the worker, never travel ---------------------------------------------
+    def __getstate__(self) -> dict[str, Any]:
+        return {
+            "mode": self.mode,
+            "pseudonymize": self.pseudonymize,
+            "labels": self.labels,
+            "score_threshold": self.score_threshold,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._pipe = None
+        self._anonymizer = None
+
+    def __repr__(self) -> str:
+        return f"PIIEngine(mode={self.mode!r}, pseudonymize={self.pseudonymize})"
+
+    @property
+    def pipeline(self) -> _Pipeline:
+        if self._pipe is None:
+            self._pipe = _Pipeline(self.mode)
+        return self._pipe
+
+    def load(self) -> PIIEngine:
+        """Load every model now (otherwise done on first use); returns self."""
+        pipe = self.pipeline
+        pipe.ja_names.tokens("準備", 0, 2).__next__()
+        if pipe.ner is not None:
+            pipe.ner.load()
+        return self
+
+    # -- analysis ---------------------------------------------------------------------------------------
+    def analyze(self, text: str, lang: str | None = None) -> list[Span]:
+        """Find PII spans (Python str offsets, end exclusive), sorted by start; ``lang`` auto-detected if None."""
+        return self.analyze_batch([text], [lang])[0]
+
+    def analyze_batch(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[list[Span]]:
+        """``analyze`` over many texts; the thorough mode batches NER through ``nlp.pipe``."""
+        if langs is None:
+            langs = [None] * len(texts)
+        if len(langs) != len(texts):
+            raise UserError(f"got {len(texts)} texts but {len(langs)} languages")
+        pipe = self.pipeline
+        doc_langs = [lang or detect_language(text) for text, lang in zip(texts, langs, strict=True)]
+        segs = [segments(text, lang) for text, lang in zip(texts, doc_langs, strict=True)]
+        ner_hits: list[list[Candidate]] = [[] for _ in texts]
+        if pipe.ner is not None:
+            ner_hits = pipe.ner.find_batch(texts, segs)
+        out = []
+        for text, lang, seg, extra in zip(texts, doc_langs, segs, ner_hits, strict=True):
+            cands = self._candidates(text, seg) + extra
+            out.append(self._finalize(text, lang, seg, cands))
+        return out
+
+    def _candidates(self, text: str, segs: list[Segment]) -> list[Candidate]:
+        pipe = self.pipeline
+        folded = fold(text)
+        lower = folded.lower()
+        cands: list[Candidate] = []
+        # Every recognizer runs on every document: mixed documents exist, and a pattern written for one
+        # language cannot fire on the other's script (kanji addresses, capitalised English streets).
+        for rec in pipe.recognizers:
+            if rec.ENTITY not in self.labels:
+                continue
+            ctx, neg, (wb, wa) = pipe.context[id(rec)]
+            for res in rec.analyze(folded, [rec.ENTITY], None):
+                s, e = res.start, res.end
+                score = rec.rescore(folded[s:e], res.score)
+                if score <= 0:
+                    continue
+                before, after = lower[max(0, s - wb) : s], lower[e : e + wa]
+                if neg and any(w in before or w in after for w in neg):
+                    continue
+                if score < self.score_threshold and ctx and any(w in before or w in after for w in ctx):
+                    score = min(1.0, score + CONTEXT_BOOST)
+                cands.append(Candidate(s, e, rec.ENTITY, score, type(rec).__name__))
+        if "PERSON" in self.labels:
+            for seg in segs:
+                if seg.lang == "ja":
+                    hits = pipe.ja_names.find(text, seg.start, seg.end)
+                    hits += pipe.en_names.find(text, seg.start, seg.end)  # romaji names inside Japanese text
+                else:
+                    hits = pipe.en_names.find(text, seg.start, seg.end)
+                cands.extend(Candidate(h.start, h.end, "PERSON", h.score, h.source) for h in hits)
+        return cands
+
+    def _finalize(self, text: str, lang: str, segs: list[Segment], cands: list[Candidate]) -> list[Span]:
+        kept = [c for c in cands if c.score >= self.score_threshold and c.label in self.labels and c.end > c.start]
+        merged = resolve_overlaps(kept)
+        return [
+            Span(c.start, c.end, c.label, round(c.score, 4), lang=span_language(text, c.start, c.end, segs, lang, by_script=c.label == "PERSON"))
+            for c in merged
+        ]
+
+    # -- redaction -------------------------------------------------------------------------------------
+    def redact(self, text: str, lang: str | None = None) -> tuple[str, list[Span]]:
+        """Replace every PII span by ``<LABEL>`` (or a consistent pseudonym); returns (new text, spans found)."""
+        return self.redact_batch([text], [lang])[0]
+
+    def redact_batch(
+        self, texts: Sequence[str], langs: Sequence[str | None] | None = None
+    ) -> list[tuple[str, list[Span]]]:
+        """``redact`` over many texts (NER batched in the thorough mode)."""
+        from medswallow.corpus.pii.anonymize import replace_spans
+
+        all_spans = self.analyze_batch(texts, langs)
+        return [
+            (replace_spans(text, spans, pseudonymize=self.pseudonymize), spans)
+            for text, spans in zip(texts, all_spans, strict=True)
+        ]
+
+
+def resolve_overlaps(cands: list[Candidate]) -> list[Candidate]:
+    """One span per character: same-label overlaps merge; across labels the higher score (then longer) wins."""
+    by_label: dict[str, list[Candidate]] = {}
+    for c in sorted(cands, key=lambda c: (c.start, -c.end)):
+        group = by_label.setdefault(c.label, [])
+        if group and c.start < group[-1].end:
+            last = group[-1]
+            group[-1] = Candidate(last.start, max(last.end, c.end), c.label, max(last.score, c.score), last.source)
+        else:
+            group.append(c)
+    pool = [c for group in by_label.values() for c in group]
+    pool.sort(key=lambda c: (-c.score, -(c.end - c.start), c.start))
+    taken: list[Candidate] = []
+    for c in pool:
+        if all(c.end <= t.start or c.start >= t.end for t in taken):
+            taken.append(c)
+    return sorted(taken, key=lambda c: c.start)
+
+
+def count_labels(spans: Iterable[Span]) -> dict[str, int]:
+    """Counts by entity type (what manifests and stats may show: never the values)."""
+    return dict(sorted(Counter(s.label for s in spans).items()))

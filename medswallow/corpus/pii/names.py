@@ -1,0 +1,367 @@
+"""Person names without a name list: Sudachi's name features and honorific/label cues (JA), cue patterns (EN).
+
+Japanese: SudachiPy tags surnames and given names (名詞,固有名詞,人名,姓/名) from its ~3M-entry dictionary, and
+marks out-of-vocabulary words. A run of name tokens is a name candidate; a following honorific (様, さん, 先生,
+Dr...) or a preceding label (氏名, 主治医, 妻...) confirms it; a following disease word (病, 症候群, 反射...) makes
+it an eponym and drops it. Unknown names are caught by the cue alone: the characters between a label and an
+honorific, or right before an honorific, are a name unless they are a role word (患者さん, 看護師さん).
+
+English: capitalised tokens after a title (Dr., Mrs.), a field label (Patient:, Signed by), a relation word
+(wife, son) or before a credential (", MD"); eponyms ("Cushing syndrome") and citations ("Smith et al.") are
+dropped. The thorough mode adds spaCy NER on top (see ``ner.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import regex
+
+from medswallow.corpus.pii.text import fold
+
+HONORIFICS = (
+    "様", "さま", "さん", "殿", "氏", "先生", "君", "くん", "ちゃん", "医師", "看護師", "薬剤師", "技師",
+    "Dr", "Ns", "NS", "Ph", "MSW", "師長", "主任", "婦長", "院長", "部長", "医長", "教授", "准教授", "講師",
+    "御侍史", "侍史", "御机下", "机下", "御中",
+)
+"""Words written right after a name. A name run followed by one of these is a person."""
+
+STRONG_HONORIFICS = ("様", "さま", "さん", "殿", "氏", "先生", "君", "くん", "ちゃん", "御侍史", "侍史", "御机下", "机下")
+
+NAME_LABELS = (
+    "氏名", "患者名", "名前", "お名前", "患者", "本人", "主治医", "担当医", "担当看護師", "担当薬剤師", "担当", "記載者",
+    "記録者", "記載医", "作成者", "紹介医", "紹介元医師", "依頼医", "医師", "看護師", "薬剤師", "署名", "サイン",
+    "家族", "妻", "夫", "長男", "長女", "次男", "次女", "三男", "三女", "母", "父", "息子", "娘", "兄", "姉", "弟",
+    "妹", "孫", "祖母", "祖父", "嫁", "婿", "配偶者", "キーパーソン", "KP", "連絡先", "保護者", "代理人", "申請者",
+    "Dr.", "Dr", "フリガナ", "ふりがな", "カナ", "ローマ字", "宛先", "差出人", "送信者", "From", "To",
+)
+"""Words written right before a name (field labels, roles, family relations)."""
+
+ROLE_WORDS = frozenset(
+    {
+        "患者", "医師", "主治医", "担当医", "看護師", "薬剤師", "家族", "担当", "皆", "奥", "旦那", "息子", "娘", "お子",
+        "子", "赤ちゃん", "お母", "お父", "母", "父", "妻", "夫", "兄", "姉", "弟", "妹", "孫", "先生", "方", "本人",
+        "ご本人", "ご家族", "利用者", "相談員", "職員", "スタッフ", "技師", "医", "担当者", "事務", "受付", "院長",
+        "主任", "師長", "医長", "部長", "教授", "講師", "同僚", "友人", "隣人", "彼", "彼女", "紹介", "記載", "記録",
+        "長男", "長女", "次男", "次女", "配偶者", "保護者", "キーパーソン", "お客", "患児", "児", "新患", "初診",
+        "ケアマネ", "ケアマネージャー", "ヘルパー", "訪問", "介護", "病棟", "外来", "当院", "他院", "貴院", "御中",
+    }
+)
+"""Words that take honorifics but are not names (患者さん, 看護師さん, ご家族様)."""
+
+EPONYM_HEADS = (
+    "病", "症候群", "症", "病変", "反射", "徴候", "兆候", "サイン", "試験", "テスト", "法", "分類", "型", "線", "細胞",
+    "腫", "甲状腺炎", "脳症", "麻痺", "現象", "スコア", "基準", "式", "小体", "管", "嚢", "結節", "手術", "術", "変性",
+    "痛", "輪", "斑", "点", "骨折", "憩室", "潰瘍", "腺", "膜", "孔", "靭帯", "神経", "動脈", "静脈", "三徴", "の法則",
+    "氏病", "氏症候群", "病型", "リンパ腫", "肉腫", "白血病", "脳炎", "髄膜炎", "体", "ヘルニア", "ショック", "効果",
+    "指数", "曲線", "染色", "鉗子", "チューブ", "カテーテル", "手技", "縫合", "反応", "変異", "奇形", "母斑",
+    "らの", "ら(", "ら（", "ら,", "ら、", "et al",
+)
+"""What follows a name in an eponym or a citation (川崎病, バセドウ病, Babinski反射, 田中ら): not a person."""
+
+NOT_NAME_WORDS = frozenset({"パーキンソン", "アルツハイマー", "バセドウ", "クッシング", "川崎", "橋本"})
+"""Eponym names that Sudachi tags as person names and that appear without their disease head ("パーキンソン症状")."""
+
+_SPACE = frozenset(" \u3000\t")
+_JA_CHARS = regex.compile(r"^[\p{Han}\p{Hiragana}\p{Katakana}ー々]+$")
+_KANJI_KATA = regex.compile(r"^[\p{Han}\p{Katakana}ー々]+$")
+_LINE = regex.compile(r"[^\n]+")
+
+
+@dataclass(slots=True)
+class NameHit:
+    """A name found by a finder (offsets in the full document)."""
+
+    start: int
+    end: int
+    score: float
+    source: str
+
+
+@dataclass(slots=True)
+class _Tok:
+    start: int
+    end: int
+    surface: str
+    pos: tuple[str, ...]
+    oov: bool
+
+    @property
+    def is_name(self) -> bool:
+        return len(self.pos) > 2 and self.pos[1] == "固有名詞" and self.pos[2] == "人名"
+
+    @property
+    def is_space(self) -> bool:
+        return self.pos[0] == "空白" or (self.surface != "" and all(c in _SPACE for c in self.surface))
+
+    @property
+    def is_name_like(self) -> bool:
+        """Could be part of an unknown name: OOV, a proper noun, or a kanji/katakana noun that is no role word."""
+        if self.is_name:
+            return True
+        if self.surface in ROLE_WORDS or not _JA_CHARS.match(self.surface):
+            return False
+        if self.oov:
+            return True
+        return self.pos[0] == "名詞" and self.pos[1] in ("固有名詞", "普通名詞") and bool(_KANJI_KATA.match(self.surface))
+
+
+def _load_sudachi() -> Any:
+    from sudachipy import dictionary
+
+    return dictionary.Dictionary(dict="core").create()
+
+
+class JapaneseNameFinder:
+    """Finds Japanese person names in a text with Sudachi tokens and cue words (see the module docstring)."""
+
+    MAX_CHUNK = 4000  # Sudachi refuses inputs over ~49 KB; lines are cut well below that
+
+    def __init__(self) -> None:
+        self._tok: Any = None
+        self._mode: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_tok": None, "_mode": None}
+
+    def _tokenizer(self) -> Any:
+        if self._tok is None:
+            from sudachipy import tokenizer
+
+            self._tok = _load_sudachi()
+            self._mode = tokenizer.Tokenizer.SplitMode.C
+        return self._tok
+
+    def tokens(self, text: str, start: int, end: int) -> Iterator[_Tok]:
+        """Sudachi tokens of ``text[start:end]`` line by line, with document offsets."""
+        tok = self._tokenizer()
+        for m in _LINE.finditer(text, start, end):
+            line_start = m.start()
+            line = m.group()
+            for off in range(0, len(line), self.MAX_CHUNK):
+                chunk = line[off : off + self.MAX_CHUNK]
+                base = line_start + off
+                for t in tok.tokenize(chunk, self._mode):
+                    yield _Tok(base + t.begin(), base + t.end(), t.surface(), tuple(t.part_of_speech()), t.is_oov())
+
+    def find(self, text: str, start: int = 0, end: int | None = None) -> list[NameHit]:
+        end = len(text) if end is None else end
+        folded = fold(text)
+        toks = list(self.tokens(text, start, end))
+        hits: list[NameHit] = []
+        i = 0
+        n = len(toks)
+        while i < n:
+            if not toks[i].is_name:
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and (
+                toks[j + 1].is_name
+                or (toks[j + 1].is_space and j + 2 < n and toks[j + 2].is_name and toks[j + 1].end - toks[j + 1].start == 1)
+            ):
+                j += 1
+            run = [t for t in toks[i : j + 1] if not t.is_space]
+            hit = self._score_run(folded, toks, i, j, run)
+            if hit is not None:
+                hits.append(hit)
+            i = j + 1
+        hits.extend(self._cue_names(folded, toks))
+        return hits
+
+    def _score_run(self, folded: str, toks: list[_Tok], i: int, j: int, run: list[_Tok]) -> NameHit | None:
+        s, e = toks[i].start, toks[j].end
+        after = folded[e : e + 8]
+        if any(after.startswith(h) for h in EPONYM_HEADS):
+            return None
+        kinds = {t.pos[3] for t in run}
+        surface = folded[s:e]
+        if surface in NOT_NAME_WORDS and not self._has_honorific(folded, e):
+            return None
+        if "姓" in kinds and "名" in kinds:
+            score = 0.75
+        elif kinds & {"姓", "名"}:
+            score = 0.35
+        else:  # 人名,一般: mostly foreign names (パーキンソン), needs a cue
+            score = 0.25
+        if self._has_honorific(folded, e):
+            score += 0.45
+        if self._has_label(folded, s):
+            score += 0.35
+        return NameHit(s, e, min(score, 1.0), "sudachi")
+
+    @staticmethod
+    def _has_honorific(folded: str, end: int) -> bool:
+        after = folded[end : end + 6].lstrip(" ")
+        return any(after.startswith(h) for h in HONORIFICS)
+
+    @staticmethod
+    def _has_label(folded: str, start: int) -> bool:
+        before = folded[max(0, start - 14) : start].rstrip(" :・,、(「")
+        before = regex.sub(r"[:\s]+$", "", before)
+        return any(before.endswith(lbl) for lbl in NAME_LABELS) or before.endswith("の")
+
+    def _cue_names(self, folded: str, toks: list[_Tok]) -> list[NameHit]:
+        """Unknown names: name-like tokens directly before a strong honorific or directly after a name label."""
+        hits: list[NameHit] = []
+        n = len(toks)
+        for k, t in enumerate(toks):
+            if t.surface in STRONG_HONORIFICS or t.surface.startswith(("様", "さん")):
+                # walk back over name-like tokens (at most 2 words and one space)
+                j = k - 1
+                if j >= 0 and toks[j].is_space:
+                    j -= 1
+                words: list[_Tok] = []
+                while j >= 0 and len(words) < 3:
+                    if toks[j].is_name_like:
+                        words.append(toks[j])
+                        j -= 1
+                    elif toks[j].is_space and words and j - 1 >= 0 and toks[j - 1].is_name_like:
+                        j -= 1
+                    else:
+                        break
+                if words:
+                    s, e = words[-1].start, words[0].end
+                    if len(folded[s:e].replace(" ", "")) <= 8 and not any(
+                        folded[e:].startswith(h) for h in EPONYM_HEADS if h not in STRONG_HONORIFICS
+                    ):
+                        hits.append(NameHit(s, e, 0.6, "honorific"))
+            elif t.surface in NAME_LABELS or (k + 1 < n and (t.surface + toks[k + 1].surface) in NAME_LABELS):
+                hit = self._after_label(folded, toks, k)
+                if hit is not None:
+                    hits.append(hit)
+        return hits
+
+    @staticmethod
+    def _after_label(folded: str, toks: list[_Tok], k: int) -> NameHit | None:
+        j = k + 1
+        n = len(toks)
+        while j < n and (toks[j].is_space or toks[j].surface in (":", "：", "・") or toks[j].surface in NAME_LABELS):
+            if toks[j].surface in NAME_LABELS and toks[j].surface not in ("Dr", "Dr."):
+                pass
+            j += 1
+        if j >= n or toks[j].start - toks[k].end > 4:
+            return None
+        # only a colon-style label (氏名：, 主治医 ) makes the next word a name without other evidence
+        sep = folded[toks[k].end : toks[j].start]
+        if ":" not in sep and " " not in sep:
+            return None
+        words: list[_Tok] = []
+        m = j
+        while m < n and len(words) < 3:
+            if toks[m].is_name_like or (toks[m].is_name):
+                words.append(toks[m])
+                m += 1
+            elif toks[m].is_space and words and m + 1 < n and toks[m + 1].is_name_like and toks[m].end - toks[m].start == 1:
+                m += 1
+            else:
+                break
+        if not words:
+            return None
+        s, e = words[0].start, words[-1].end
+        if len(folded[s:e].replace(" ", "")) > 10:
+            return None
+        if any(folded[e:].startswith(h) for h in EPONYM_HEADS):
+            return None
+        return NameHit(s, e, 0.6, "label")
+
+
+_EN_TOKEN = r"(?:[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]{2,}(?=\s[A-Z][a-z])|O'[A-Z][a-z]+|Mc[A-Z][a-z]+|Mac[A-Z][a-z]+)"
+_EN_NAME = rf"{_EN_TOKEN}(?:\s(?:[A-Z]\.\s?)?{_EN_TOKEN}){{0,2}}"
+_TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Nurse|Sister)"
+_EN_LABELS = (
+    r"(?i:patient(?:'s)?\s?name|patient|name|pt|attending(?:\sphysician)?|physician|provider|surgeon|nurse|rn|"
+    r"pharmacist|signed(?:\sby)?|electronically\ssigned\sby|dictated\sby|transcribed\sby|referred\sby|"
+    r"referring(?:\sphysician|\sdoctor|\sprovider)?|pcp|primary\scare(?:\sphysician|\sprovider)?|"
+    r"emergency\scontact|contact|next\sof\skin|nok|guardian|caregiver|cc|author|seen\sby|examined\sby|"
+    r"from|to|dear|sincerely|regards|verified\sby|reviewed\sby|ordered\sby|prescriber|prescribed\sby)"
+)
+_RELATIONS = (
+    r"(?:wife|husband|son|daughter|mother|father|sister|brother|spouse|partner|friend|neighbor|neighbour|caregiver|"
+    r"niece|nephew|grandson|granddaughter|fiancée?|boyfriend|girlfriend|aunt|uncle|cousin|mom|dad)"
+)
+_CREDENTIALS = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|PharmD|PhD|DDS|MSW|LCSW|CNA|LPN|APRN|FNP|CNM)"
+
+EN_STOP = frozenset(
+    {
+        "The", "This", "That", "He", "She", "They", "His", "Her", "Patient", "Pt", "Name", "Denies", "Reports", "Presents",
+        "History", "Plan", "Assessment", "Diagnosis", "Chief", "Complaint", "Education", "Unknown", "None", "No", "Yes",
+        "Male", "Female", "Mr", "Mrs", "Ms", "Dr", "Date", "Admission", "Discharge", "Medications", "Allergies",
+        "Physical", "Exam", "Review", "Systems", "Social", "Family", "Past", "Medical", "Surgical", "Hospital",
+        "Clinic", "Department", "Emergency", "Internal", "Medicine", "Cardiology", "Oncology", "Surgery", "Nursing",
+        "Pharmacy", "Laboratory", "Lab", "Results", "Report", "Note", "Notes", "Summary", "Course", "Follow", "Up",
+        "Instructions", "Signed", "Electronically", "Referred", "Attending", "Physician", "Nurse", "Contact", "Phone",
+        "Address", "Email", "Type", "Stage", "Grade", "Class", "Left", "Right", "Bilateral", "Normal", "Negative",
+        "Positive", "Primary", "Care", "Provider", "Team", "Service", "Unit", "Ward", "Room", "Bed", "Floor",
+        "Insurance", "Member", "Policy", "Group", "Record", "Number", "ID", "MRN", "DOB", "SSN", "Age", "Sex",
+        "Dear", "Sincerely", "Regards", "Thank", "Thanks", "Hello", "Hi", "From", "To", "Subject", "Re", "Cc",
+        "Mother", "Father", "Wife", "Husband", "Son", "Daughter", "Sister", "Brother", "Spouse", "Guardian",
+        "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "January", "February", "March",
+        "April", "May", "June", "July", "August", "September", "October", "November", "December", "Today",
+        "Yesterday", "Tomorrow", "Morning", "Evening", "Night", "Afternoon", "Continue", "Start", "Stop", "Take",
+        "Reviewed", "Verified", "Ordered", "Dictated", "Seen", "Examined", "Prescriber", "Prescribed", "Author",
+        "Caregiver", "Partner", "Friend", "Next", "Kin", "Will", "Should", "Please", "Call", "Return", "Home",
+    }
+)
+"""Capitalised words that follow the same cues but are not names (headers, weekdays, roles)."""
+
+EN_EPONYM_HEADS = regex.compile(
+    r"^(?:'s|’s|s')?\s?(?:disease|syndrome|sign|signs|test|reflex|law|criteria|score|scale|classification|operation|"
+    r"procedure|maneuver|manoeuvre|method|lymphoma|sarcoma|tumou?r|palsy|phenomenon|triad|ulcer|node|nodes|fracture|"
+    r"type|equation|formula|index|technique|repair|incision|position|approach|cell|cells|body|bodies|disorder|"
+    r"anomaly|malformation|thyroiditis|encephalopathy|ratio|curve|stain|staging|rule|effect|murmur|point|line|"
+    r"hernia|diverticulum|shock|regimen|protocol|et\s?al|and\scolleagues|group)\b",
+    regex.IGNORECASE,
+)
+"""What follows an eponym or a citation: "Cushing syndrome", "Babinski sign", "Smith et al."."""
+
+_EN_CUES = (
+    ("title", rf"(?<=(?<![A-Za-z]){_TITLES}\.?\s?){_EN_NAME}", 0.85),
+    ("label", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?){_EN_NAME}", 0.8),
+    ("signed", rf"(?<=(?<![A-Za-z])(?i:electronically\ssigned\sby|signed\sby|dictated\sby|seen\sby|examined\sby|referred\sby|verified\sby|reviewed\sby|ordered\sby|prescribed\sby|cc)\s){_EN_NAME}", 0.8),
+    ("credential", rf"{_EN_NAME}(?=,?\s{_CREDENTIALS}(?![A-Za-z]))", 0.8),
+    ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}),?\s(?:is\s|was\s|named\s)?){_EN_NAME}", 0.7),
+    ("narrative", rf"(?<![A-Za-z.]\s|[a-z,]\s){_EN_NAME}(?=\s(?:is|was)\s(?:a|an)\s[0-9]|,\s(?:a|an)\s[0-9]|\s\([0-9]{{1,3}}\s?(?:y|yo|M|F)\b|\s(?:presented|presents|was\sadmitted|reports|is\sa\s))", 0.7),
+    ("honorific", rf"{_EN_NAME}(?=\s?(?:様|さん|殿|氏|先生|君|ちゃん))", 0.85),
+    ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字)\s?[:]?\s?){_EN_NAME}", 0.8),
+)
+
+
+class EnglishNameFinder:
+    """Finds English (and romaji) person names from cue patterns; see the module docstring."""
+
+    def __init__(self) -> None:
+        self._patterns = [(name, regex.compile(rx), score) for name, rx, score in _EN_CUES]
+
+    def find(self, text: str, start: int = 0, end: int | None = None) -> list[NameHit]:
+        end = len(text) if end is None else end
+        folded = fold(text)
+        hits: list[NameHit] = []
+        for name, rx, score in self._patterns:
+            for m in rx.finditer(folded, start, end):
+                hit = self._clean(folded, m.start(), m.end(), score, name)
+                if hit is not None:
+                    hits.append(hit)
+        return hits
+
+    @staticmethod
+    def _clean(folded: str, s: int, e: int, score: float, source: str) -> NameHit | None:
+        words = folded[s:e].split()
+        # trim stop words from both ends ("Patient: Denies pain" -> nothing; "Dr. Smith Date" -> "Smith")
+        while words and (words[0].rstrip(".") in EN_STOP):
+            s = folded.index(words[0], s) + len(words[0])
+            while s < e and folded[s] == " ":
+                s += 1
+            words.pop(0)
+        while words and (words[-1].rstrip(".") in EN_STOP):
+            e = folded.rindex(words[-1], s, e)
+            while e > s and folded[e - 1] == " ":
+                e -= 1
+            words.pop()
+        if not words or e <= s:
+            return None
+        if EN_EPONYM_HEADS.match(folded[e : e + 30]):
+            return None
+        return NameHit(s, e, score, "en-" + source)

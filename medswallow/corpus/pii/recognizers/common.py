@@ -1,0 +1,85 @@
+"""Language-independent identifiers: e-mail addresses and personal URLs."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+
+
+class EmailRecognizer(MedPatternRecognizer):
+    """E-mail addresses, also written with a full-width ＠ or full-width letters.
+
+    Spec: RFC 5322 "dot-atom" local part, ``@``, domain labels, a 2-24 letter top-level label. Unlike
+    Presidio's EmailRecognizer there is no tldextract lookup (it downloads the public suffix list), and the
+    match may touch kana/kanji on either side (``メールはtaro@example.jpまで``).
+    """
+
+    ENTITY = "EMAIL_ADDRESS"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        (
+            "email",
+            rf"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9][A-Za-z0-9._%+\-]*@{_LABEL}(?:\.{_LABEL})*\.[A-Za-z]{{2,24}}(?![A-Za-z0-9\-])",
+            0.9,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["メール", "mail", "e-mail", "email", "連絡"]
+
+
+PUBLIC_DOMAINS = (
+    ".go.jp", ".lg.jp", ".gov", ".gov.uk", ".mil", ".int", ".ac.jp", ".or.jp", ".edu", "doi.org", "wikipedia.org",
+    "who.int", "nih.gov", "cochrane.org", "clinicaltrials.gov", "nejm.org", "thelancet.com", "bmj.com",
+    "jamanetwork.com", "nature.com", "sciencedirect.com", "springer.com", "wiley.com", "jstage.jst.go.jp",
+)
+"""Reference sites: a link there points at a guideline or paper, not at a person."""
+
+PERSONAL_HOSTS = (
+    "twitter.com", "x.com", "facebook.com", "fb.com", "instagram.com", "tiktok.com", "youtube.com", "youtu.be",
+    "linkedin.com", "line.me", "ameblo.jp", "note.com", "note.mu", "hatenablog.com", "hatenablog.jp",
+    "hatena.ne.jp", "blogspot.com", "wordpress.com", "fc2.com", "livedoor.jp", "livedoor.blog", "mixi.jp",
+    "github.com", "github.io", "threads.net", "mastodon.social", "bsky.app", "tumblr.com", "medium.com",
+    "pixiv.net", "seesaa.net", "jugem.jp", "goo.ne.jp", "sites.google.com", "researchmap.jp",
+)
+"""Hosts whose pages belong to one person (social media, blogs, personal sites)."""
+
+PERSONAL_PATH_MARKS = ("/~", "/@", "/users/", "/user/", "/u/", "/profile", "/people/", "/member/", "/members/", "/blog/")
+
+
+def url_host(url: str) -> str:
+    rest = url.split("://", 1)[-1]
+    host = rest.split("/", 1)[0].split("?", 1)[0].split(":", 1)[0].lower()
+    return host
+
+
+def is_personal_url(url: str) -> bool:
+    """True for links to a person's page (social media, blogs, ~user paths); False for reference sites."""
+    host = url_host(url)
+    if any(host == d.lstrip(".") or host.endswith(d if d.startswith(".") else "." + d) for d in PUBLIC_DOMAINS):
+        return False
+    if any(host == h or host.endswith("." + h) for h in PERSONAL_HOSTS):
+        return True
+    low = url.lower()
+    return any(mark in low for mark in PERSONAL_PATH_MARKS)
+
+
+class PersonalUrlRecognizer(MedPatternRecognizer):
+    """URLs that identify a person: social media profiles, blogs, personal pages (``~user``, ``/@user``).
+
+    Spec: ``http(s)://`` or ``www.`` links; trailing punctuation is trimmed. Accuracy: links to guidelines,
+    journals, public agencies, hospitals and companies are kept (they say nothing about a patient); a
+    personal page on an unknown host without a ``~user``-style path is missed.
+    """
+
+    ENTITY = "URL"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        ("url", r"(?<![A-Za-z0-9@/])(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'*+,;=%]+(?<![.,;:!?'\]])", 0.85),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["sns", "ブログ", "blog", "twitter", "instagram"]
+
+    def rescore(self, match: str, score: float) -> float:
+        return score if is_personal_url(match) else 0.0
+
+
+COMMON_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (EmailRecognizer, PersonalUrlRecognizer)

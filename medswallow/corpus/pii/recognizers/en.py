@@ -1,0 +1,190 @@
+"""English (US-style) identifiers: phones, SSN, record and member numbers, dates, ages, street addresses, ZIP."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
+from medswallow.corpus.pii.recognizers.ja import _MONTHS, DATE_CONTEXT, DATE_NEGATIVE, valid_month_day
+from medswallow.corpus.pii.text import digits_only
+
+_SEP = r"\s?[:#]?\s?"
+_EXT = r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,5})?"
+
+
+class UsPhoneRecognizer(MedPatternRecognizer):
+    """North American phone and fax numbers: (555) 123-4567, 555-123-4567, 555.123.4567, +1 555 123 4567.
+
+    Spec: 3-digit area code (first digit 2-9), 3-digit exchange, 4-digit line, optional extension.
+    Accuracy: unseparated 10-digit runs are not reported (record numbers look the same).
+    """
+
+    ENTITY = "PHONE_NUMBER"
+    LANGUAGE = "en"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        (
+            "nanp",
+            r"(?<![0-9A-Za-z\-.])(?:\+?1[-.\s]?)?(?:\([2-9][0-9]{2}\)\s?|[2-9][0-9]{2}[-.\s])[0-9]{3}[-.\s][0-9]{4}(?![0-9]|-[0-9])"
+            + _EXT,
+            0.7,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["phone", "tel", "cell", "mobile", "fax", "call", "contact", "pager"]
+
+
+class UsSsnRecognizer(MedPatternRecognizer):
+    """US Social Security number: AAA-GG-SSSS (or 9 digits after an SSN label).
+
+    Spec (SSA): area 001-899 except 666, group 01-99, serial 0001-9999; numbers of one repeated digit are
+    invalid. Hyphenated numbers are reported on their own; a bare 9-digit run needs the SSN label.
+    """
+
+    ENTITY = "US_SSN"
+    LANGUAGE = "any"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        ("hyphenated", r"(?<![0-9\-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9]|-[0-9])", 0.6),
+        ("labelled", r"(?<=(?i:ssn|social security(?: number| no\.?| #)?)" + _SEP + r")[0-9]{9}(?![0-9])", 0.85),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["ssn", "social security"]
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        d = digits_only(pattern_text)
+        if len(d) != 9 or len(set(d)) == 1:
+            return False
+        area, group, serial = d[:3], d[3:5], d[5:]
+        if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+            return False
+        return None
+
+
+class EnMedicalRecordNumberRecognizer(MedPatternRecognizer):
+    """Medical record, account, encounter and chart numbers written after their label (MRN: 00123456)."""
+
+    ENTITY = "MEDICAL_RECORD_NUMBER"
+    LANGUAGE = "any"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        (
+            "labelled",
+            r"(?<=(?i:MRN|medical record(?: number| no\.?| #)?|med\.? rec(?:ord)?\.? #?|record #|patient id|pt id|"
+            r"account(?: number| no\.?| #)?|acct\.?(?: #| no\.?)?|encounter(?: id| number| no\.?| #)?|"
+            r"chart(?: number| no\.?| #)?|hospital (?:number|no\.?|#)|visit (?:id|number|#))"
+            + _SEP
+            + r")[A-Za-z]{0,3}-?[0-9][0-9A-Za-z\-]{3,15}(?![0-9A-Za-z])",
+            0.85,
+        ),
+    ]
+
+
+class HealthPlanIdRecognizer(MedPatternRecognizer):
+    """Health plan beneficiary numbers: member/subscriber/policy/group IDs, Medicare MBI, Medicaid IDs."""
+
+    ENTITY = "HEALTH_PLAN_ID"
+    LANGUAGE = "any"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        (
+            "labelled",
+            r"(?<=(?i:member(?: id| number| no\.?| #)|subscriber(?: id| number| #)|policy(?: id| number| no\.?| #)?|"
+            r"group(?: id| number| no\.?| #)|medicaid(?: id| number| #)?|medicare(?: id| number| #)?|mbi|"
+            r"insurance(?: id| number| no\.?| #)|plan id|beneficiary(?: id| number)?)"
+            + _SEP
+            + r")[A-Z0-9][A-Z0-9\-]{4,19}(?![0-9A-Za-z])",
+            0.85,
+        ),
+    ]
+
+
+class EnDateRecognizer(MedPatternRecognizer):
+    """Dates in English forms: March 2, 2023 / 2 Mar 2023 / 03/02/2023 / 3-2-23, and month-day with context.
+
+    Spec: month names or numeric M/D/Y (also D/M/Y: one of the first two fields must be a month). Full dates
+    are reported on their own, month-day and month-year only next to a context word (DOB, admitted...);
+    dates next to Lot/Exp/published/revised are never reported. Years alone are kept (HIPAA allows them).
+    """
+
+    ENTITY = "DATE_TIME"
+    LANGUAGE = "any"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        ("month_name_day_year", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.6),
+        ("day_month_name_year", rf"(?<![0-9A-Za-z])[0-9]{{1,2}}(?:st|nd|rd|th)?\s{_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.6),
+        ("numeric_mdy", r"(?<![0-9/.\-])[0-9]{1,2}([/\-])[0-9]{1,2}\1(?:19|20)?[0-9]{2}(?![0-9]|[/\-][0-9])", 0.6),
+        ("month_name_day", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9,]|,\s?(?:19|20)[0-9]{{2}})", 0.3),
+        ("month_name_year", rf"(?<![A-Za-z0-9]\s?){_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.3),
+    ]
+    CONTEXT = DATE_CONTEXT
+    NEGATIVE_CONTEXT = DATE_NEGATIVE
+    CONTEXT_WINDOW = (20, 6)
+
+    def validate_result(self, pattern_text: str) -> bool | None:
+        import regex
+
+        nums = [int(n) for n in regex.findall(r"[0-9]+", pattern_text)]
+        if not regex.search(r"[A-Za-z]{3}", pattern_text):  # numeric: M/D/Y or D/M/Y
+            a, b = nums[0], nums[1]
+            return None if valid_month_day(a, b) or valid_month_day(b, a) else False
+        days = [n for n in nums if n < 100]
+        return None if all(1 <= d <= 31 for d in days) else False
+
+
+class EnAgeRecognizer(MedPatternRecognizer):
+    """Ages over 89: 93-year-old, 95 years old, 91 y/o, age 92, aged 97, 90s (HIPAA safe harbour)."""
+
+    ENTITY = "AGE"
+    LANGUAGE = "en"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        (
+            "years_old",
+            r"(?<![0-9.])(?:9[0-9]|1[0-2][0-9])(?:\s?-?\s?(?:years?|yrs?)(?:\s?-?\s?old)?|\s?(?:y/o|yo|y\.o\.))(?![A-Za-z])",
+            0.85,
+        ),
+        ("labelled", r"(?<=(?i:age|aged)\s?:?\s?)(?:9[0-9]|1[0-2][0-9])(?![0-9.])", 0.85),
+    ]
+
+
+_STREET_TYPES = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Ter|"
+    r"Circle|Cir|Parkway|Pkwy|Highway|Hwy|Square|Sq|Trail|Trl)"
+)
+
+
+class EnStreetAddressRecognizer(MedPatternRecognizer):
+    """US-style street addresses: number, street name and type, optional unit, city, state, ZIP.
+
+    Spec: ``1234 N Oak Street, Apt 5B, Springfield, IL 62704``: the city/state/ZIP tail is part of the span
+    when it follows. Case-sensitive (street names are capitalised), so prose like "3 times daily" is not hit.
+    """
+
+    ENTITY = "LOCATION"
+    LANGUAGE = "en"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        (
+            "street",
+            r"(?<![0-9A-Za-z])[0-9]{1,6}\s(?:[NSEW]\.?\s)?(?:[A-Z][a-z]+\.?\s|[0-9]{1,3}(?:st|nd|rd|th)\s){1,3}"
+            + _STREET_TYPES
+            + r"\.?(?![a-z])(?:,?\s(?:Apt|Apartment|Suite|Ste|Unit|Room|#)\.?\s?#?[0-9A-Za-z\-]+)?"
+            r"(?:,\s(?:[A-Z][a-z]+\s?){1,3})?(?:,\s?[A-Z]{2})?(?:\s[0-9]{5}(?:-[0-9]{4})?)?",
+            0.75,
+        ),
+    ]
+    CONTEXT: ClassVar[list[str]] = ["address", "lives", "resides", "home"]
+
+
+class UsZipCodeRecognizer(MedPatternRecognizer):
+    """A US ZIP code written after a ZIP label (a ZIP inside a street address belongs to LOCATION)."""
+
+    ENTITY = "US_ZIP_CODE"
+    LANGUAGE = "any"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        ("labelled", r"(?<=(?i:zip(?: code)?|postal code)" + _SEP + r")[0-9]{5}(?:-[0-9]{4})?(?![0-9])", 0.85),
+    ]
+
+
+EN_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (
+    UsPhoneRecognizer,
+    UsSsnRecognizer,
+    EnMedicalRecordNumberRecognizer,
+    HealthPlanIdRecognizer,
+    EnDateRecognizer,
+    EnAgeRecognizer,
+    EnStreetAddressRecognizer,
+    UsZipCodeRecognizer,
+)

@@ -18,7 +18,7 @@ class Loaded:
     """What a loader returns: the items to score and the items it left out on purpose, with why."""
 
     samples: list[Sample]
-    excluded: dict[str, str] = field(default_factory=dict)
+    excluded: list[tuple[Sample, str]] = field(default_factory=list)
 
 
 def set_match(sample: Sample, answer: list[str] | None) -> bool:
@@ -27,6 +27,11 @@ def set_match(sample: Sample, answer: list[str] | None) -> bool:
         return True
     if answer is None or sample.voided:
         return False
+    if not sample.choices:  # numeric entry: "26" == "26.0" == "２６"
+        from medswallow.bench.extract import extract_number
+
+        gold = [g for x in sample.gold for g in (extract_number(x) or [x])]
+        return sorted(answer) == sorted(gold)
     got = set(answer)
     return got == set(sample.gold) or any(got == set(alt) for alt in sample.accepted)
 
@@ -44,4 +49,4 @@ class Task:
     published: float | None = None
     hf_id: str = ""  # where the data lives on the Hub (the user passes it; nothing ships)
     license: str = ""
-    notes: str = ""
+    points_score: bool = False  # the exam's own points score is reported beside accuracy

@@ -66,7 +66,9 @@ def exam_row_to_sample(where: str, row: dict[str, Any], task: str, *, digits: bo
     labels = (digit_labels if digits else letter_labels)(len(choices))
     gold = normalise_answer(row["answer"])
     voided = any(g in VOID_MARKERS for g in gold) or points_of(row.get("points", 1)) == 0
-    meta: dict[str, Any] = {}
+    raw_answer = row["answer"]
+    # How many answers the file lists, as published (107_888-26's ["d", ",", "e"] counts 3 here).
+    meta: dict[str, Any] = {"published_answers": len(raw_answer) if isinstance(raw_answer, list) else 1}
     if choices and not voided:
         outside = [g for g in gold if g not in labels]
         if outside:

@@ -1,20 +1,22 @@
 """IgakuQA: Japanese national medical licensing exams 2018-2022 (jungokasai/IgakuQA).
 
-Format: ``data/20xx/1xx-[A-F].jsonl`` (``*_metadata.jsonl`` and ``*_translate.jsonl`` beside them are not
-items), or one concatenated JSONL. 2,000 items; 529 need a figure that is not included
-(``text_only: false``); 12 numeric-entry items have no choices and a number as answer. Scored by exact
-match of the answer set, plus the exam's points score. As in the official evaluator, 116A71 counts as
-correct for everyone and 112B30 accepts a or d.
+Format: ``data/20xx/1xx-[A-F].jsonl``, with ``1xx-A_metadata.jsonl`` beside each block (specialty category
+and the block's contraindicated choices, 禁忌肢) and ``*_translate.jsonl`` (English, not items); or one
+concatenated JSONL. 2,000 items; 529 need a figure that is not included (``text_only: false``); 12
+numeric-entry items have no choices and a number as answer. Scored by exact match of the answer set, plus
+the exam's points score. As in the official evaluator, 116A71 counts as correct for everyone and 112B30
+accepts a or d.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from medswallow.bench.io import files_matching, is_hf_id, iter_hf, iter_jsonl, local_path
 from medswallow.bench.task import Loaded, Task
-from medswallow.bench.tasks._exam import exam_row_to_sample
+from medswallow.bench.tasks._exam import exam_row_to_sample, normalise_answer
 from medswallow.bench.tasks._jmedbench import jmedbench_row_to_sample
 
 NAME = "igakuqa"
@@ -22,31 +24,48 @@ ALWAYS_CORRECT = {"116A71"}
 ACCEPTED = {"112B30": [["a"], ["d"]]}
 
 
-def _files(root: Path) -> list[Path]:
+def _files(root: Path) -> tuple[list[Path], list[Path]]:
+    """(item files, metadata files)."""
     if root.is_file():
-        return [root]
-    blocks = [p for p in root.rglob("*.jsonl") if p.is_file() and _is_block(p.name)]
+        beside = root.with_name(f"{root.stem}_metadata.jsonl")
+        return [root], [beside] if beside.is_file() else []
+    files = [p for p in root.rglob("*.jsonl") if p.is_file()]
+    blocks = sorted(p for p in files if re.fullmatch(r"\d{3}-[A-Z]\.jsonl", p.name))
+    meta = sorted(p for p in files if re.fullmatch(r"\d{3}-[A-Z]_metadata\.jsonl", p.name))
     if blocks:
-        return sorted(blocks)
-    return files_matching(root, r"(?!.*(metadata|translate)).*\.jsonl", NAME, "data/2018/112-A.jsonl")
+        return blocks, meta
+    rx = r"(?!.*(metadata|translate)).*\.jsonl"
+    return files_matching(root, rx, NAME, "data/2018/112-A.jsonl"), meta
 
 
-def _is_block(name: str) -> bool:
-    return re.fullmatch(r"\d{3}-[A-Z]\.jsonl", name) is not None
+def _metadata(files: list[Path]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for f in files:
+        for _, row in iter_jsonl(f):
+            if "problem_id" in row:
+                out[str(row["problem_id"]).strip()] = row
+    return out
 
 
 def load(path_or_id: str) -> Loaded:
+    meta: dict[str, dict[str, Any]] = {}
     if is_hf_id(path_or_id):
         rows = list(iter_hf(path_or_id, config=None if ":" in path_or_id else "igakuqa"))
     else:
-        rows = [r for f in _files(local_path(path_or_id, NAME)) for r in iter_jsonl(f)]
+        items, meta_files = _files(local_path(path_or_id, NAME))
+        rows = [r for f in items for r in iter_jsonl(f)]
+        meta = _metadata(meta_files)
     samples = []
     for i, (where, row) in enumerate(rows):
         if "problem_id" not in row and "options" in row:  # the JMedBench copy
             samples.append(jmedbench_row_to_sample(where, row, NAME, i))
             continue
         s = exam_row_to_sample(where, row, NAME)
-        s.category = s.id[:3]  # exam number: 112..116
+        info = meta.get(s.id, {})
+        s.category = str(info.get("category") or "")
+        s.meta["exam"] = s.id[:3]  # 112..116
+        if info.get("kinki"):
+            s.meta["contraindicated"] = normalise_answer(info["kinki"])
         s.always_correct = s.id in ALWAYS_CORRECT
         s.accepted = ACCEPTED.get(s.id, [])
         samples.append(s)
@@ -62,4 +81,5 @@ TASK = Task(
     published=0.7048,
     hf_id="(github jungokasai/IgakuQA data/)",
     license="no license stated: research use",
+    points_score=True,
 )

@@ -26,7 +26,7 @@ def load(path_or_id: str) -> Loaded:
     for where, row in rows:
         s = exam_row_to_sample(where, row, NAME)
         if s.id in EXCLUDE:
-            out.excluded[s.id] = EXCLUDE[s.id]
+            out.excluded.append((s, EXCLUDE[s.id]))
             continue
         out.samples.append(s)
     return out

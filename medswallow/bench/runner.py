@@ -1,0 +1,384 @@
+"""Running a suite: load every task, send all requests through the inference layer, score, write the report.
+
+All requests of all task runs go out together (bounded by the client's concurrency), so the server stays
+busy across task boundaries. The client's disk cache (``OUT/cache`` by default) stores each answer as it
+arrives: a killed run continues without re-asking answered items, and a rerun of a finished run sends no
+request at all. Voided items are not asked (nothing can be right); truncated answers are never scored as
+answers; failed requests are counted, reported and re-asked by the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medswallow.bench.extract import extract_answer
+from medswallow.bench.likelihood import OptionScores, choose, likelihood_prompts, scores_from_completions
+from medswallow.bench.prompts import (
+    PromptStyle,
+    chat_messages,
+    check_template,
+    get_likelihood_style,
+    get_style,
+    likelihood_context,
+)
+from medswallow.bench.registry import get_task
+from medswallow.bench.scoring import summarise
+from medswallow.bench.suite import Suite, TaskRun
+from medswallow.bench.task import Loaded, Task
+from medswallow.console import console, progress
+from medswallow.errors import UserError
+from medswallow.records import Sample
+
+
+@dataclass
+class Prepared:
+    """One task run, loaded and ready: its items, prompts and settings."""
+
+    run: TaskRun
+    task: Task
+    loaded: Loaded
+    samples: list[Sample]
+    data: str
+    style: PromptStyle | None = None
+    system: str = ""
+    sampling: Any = None  # SamplingConfig
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare(suite: Suite, run: TaskRun, limit: int | None = None) -> Prepared:
+    """Load a task run's data and settle its prompt; every user error surfaces here, before model time."""
+    task = get_task(run.task)
+    data = suite.data_path(run)
+    loaded = task.load(data)
+    samples = [s for s in loaded.samples if not s.voided]
+    if run.text_only:
+        samples = [s for s in samples if s.text_only]
+    cap = min(x for x in (run.limit, limit) if x is not None) if (run.limit or limit) else None
+    if cap is not None:
+        samples = samples[:cap]
+    prep = Prepared(run=run, task=task, loaded=loaded, samples=samples, data=data)
+    where = f"task '{run.run_name}'"
+    if run.mode == "generative":
+        style = get_style(run.prompt or task.prompt)
+        if run.user_template is not None:
+            check_template(run.user_template, f"{where} user_template")
+            style = PromptStyle(
+                name=f"{style.name}+custom",
+                user=run.user_template,
+                system=style.system,
+                choice_line=style.choice_line,
+            )
+        prep.style = style
+        prep.system = task.system if run.system is None else run.system
+        prep.sampling = suite.sampling.merged(run.sampling)
+    else:
+        get_likelihood_style(run.prompt or "standard")
+        samples_with_choices = [s for s in samples if s.choices]
+        prep.samples = samples_with_choices
+    return prep
+
+
+# ---- generated answers ------------------------------------------------------------------------------
+
+
+@dataclass
+class ChatJob:
+    prep: Prepared
+    sample: Sample
+    repeat: int
+    messages: list[dict[str, str]]
+    params: Any
+
+
+def chat_jobs(prep: Prepared, repeats: int, seed: int) -> list[ChatJob]:
+    assert prep.style is not None
+    jobs = []
+    for r in range(repeats):
+        params = prep.sampling.params(seed=seed + r)
+        for s in prep.samples:
+            jobs.append(ChatJob(prep, s, r, chat_messages(s, prep.style, prep.system), params))
+    return jobs
+
+
+def chat_record(job: ChatJob, result: Any) -> dict[str, Any]:
+    """One scored answer: prompt, raw output, reasoning, extracted answer, gold, correct."""
+    s = job.sample
+    answer = None if (result.truncated or result.error) else extract_answer(result.text, s.labels)
+    rec: dict[str, Any] = {
+        "id": s.id,
+        "repeat": job.repeat,
+        "prompt": job.messages,
+        "output": result.text,
+        "reasoning": result.reasoning,
+        "extracted": answer,
+        "gold": s.gold,
+        "accepted": s.accepted,
+        "correct": job.prep.task.score(s, answer),
+        "finish_reason": result.finish_reason,
+        "truncated": bool(result.truncated),
+        "error": result.error,
+        "cached": bool(getattr(result, "cached", False)),
+        "category": s.category,
+        "text_only": s.text_only,
+    }
+    if job.prep.task.points_score:
+        rec["points"] = s.points
+    if s.always_correct:
+        rec["always_correct"] = True
+    if s.meta.get("contraindicated"):
+        rec["contraindicated"] = s.meta["contraindicated"]
+    return rec
+
+
+# ---- option likelihood ------------------------------------------------------------------------------
+
+
+@dataclass
+class LikelihoodJob:
+    prep: Prepared
+    sample: Sample
+    context: str
+    prompts: list[str]
+
+
+def likelihood_jobs(prep: Prepared) -> list[LikelihoodJob]:
+    style = get_likelihood_style(prep.run.prompt or "standard")
+    jobs = []
+    for s in prep.samples:
+        ctx = likelihood_context(s, style)
+        jobs.append(LikelihoodJob(prep, s, ctx, likelihood_prompts(ctx, s)))
+    return jobs
+
+
+def likelihood_record(job: LikelihoodJob, scores: OptionScores) -> dict[str, Any]:
+    s = job.sample
+    pred = choose(s, scores, normalised=False)
+    pred_norm = choose(s, scores, normalised=True)
+    return {
+        "id": s.id,
+        "repeat": 0,
+        "prompt": job.context,
+        "options": s.choices,
+        "option_nll": scores.nll,
+        "option_tokens": scores.n_tokens,
+        "extracted": pred,
+        "extracted_norm": pred_norm,
+        "gold": s.gold,
+        "correct": job.prep.task.score(s, pred),
+        "correct_norm": job.prep.task.score(s, pred_norm),
+        "truncated": False,
+        "error": scores.error,
+        "category": s.category,
+        "text_only": s.text_only,
+    }
+
+
+LIKELIHOOD_PARAMS = {
+    "max_tokens": 1,
+    "temperature": 0.0,
+    "top_p": None,
+    "top_k": None,
+    "min_p": None,
+    "prompt_logprobs": 0,
+    "reasoning_effort": None,
+}
+
+
+# ---- sending ----------------------------------------------------------------------------------------
+
+
+async def _gather_all(calls: list[Callable[[], Coroutine[Any, Any, Any]]], label: str) -> list[Any]:
+    """Run every call (the client bounds concurrency), with one progress bar over all of them."""
+    results: list[Any] = [None] * len(calls)
+    with progress() as bar:
+        tid = bar.add_task(label, total=len(calls))
+
+        async def one(i: int) -> None:
+            results[i] = await calls[i]()
+            bar.advance(tid)
+
+        await asyncio.gather(*(one(i) for i in range(len(calls))))
+    return results
+
+
+def send(client: Any, chats: list[ChatJob], lik: list[LikelihoodJob]) -> tuple[list[Any], list[list[Any]]]:
+    """All chat and likelihood requests in one concurrent batch; results in job order."""
+    from medswallow.inference import SamplingParams, run_sync
+
+    lik_params = SamplingParams(**LIKELIHOOD_PARAMS)  # type: ignore[arg-type]
+    calls: list[Callable[[], Coroutine[Any, Any, Any]]] = []
+    for j in chats:
+        calls.append(functools.partial(client.chat, j.messages, j.params))
+    offsets = []
+    for lj in lik:
+        offsets.append(len(calls))
+        for p in lj.prompts:
+            calls.append(functools.partial(client.complete, p, lik_params))
+    if not calls:
+        return [], []
+
+    async def main() -> list[Any]:
+        try:
+            return await _gather_all(calls, f"asking the model ({len(calls)} requests)")
+        finally:
+            await client.aclose()
+
+    out = run_sync(main())
+    chat_results = out[: len(chats)]
+    lik_results = [out[o : o + len(lj.prompts)] for o, lj in zip(offsets, lik, strict=True)]
+    return chat_results, lik_results
+
+
+# ---- the whole run ----------------------------------------------------------------------------------
+
+
+def make_client(suite: Suite, model: str, base_urls: list[str], cache_dir: Path) -> Any:
+    if suite.backend.kind != "server":
+        raise UserError(
+            f"backend '{suite.backend.kind}' is not available in this version; use backend.kind: server "
+            "(start one with: medswallow serve MODEL)"
+        )
+    if not base_urls:
+        raise UserError(
+            "no server to ask: pass --base-url http://HOST:PORT/v1 or set backend.base_urls in the suite"
+        )
+    from medswallow.inference import InferenceClient
+
+    return InferenceClient(
+        base_urls,
+        model=model,
+        max_concurrency=suite.backend.concurrency,
+        cache_dir=cache_dir,
+        max_retries=suite.backend.max_retries,
+        timeout=suite.backend.timeout,
+    )
+
+
+def run_suite(
+    suite: Suite,
+    out_dir: Path,
+    model: str | None = None,
+    base_urls: list[str] | None = None,
+    limit: int | None = None,
+    client: Any = None,
+) -> dict[str, Any]:
+    """Run every task of ``suite``; write OUT/results.json, OUT/samples/<run>.jsonl, OUT/report.md + plot."""
+    from medswallow.bench.report import write_report
+
+    model = model or suite.model
+    if not model:
+        raise UserError(
+            "no model named: pass --model NAME (the served model name) or set model: in the suite"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir = Path(suite.cache_dir) if suite.cache_dir else out_dir / "cache"
+    preps = [prepare(suite, run, limit) for run in suite.tasks]
+    for p in preps:
+        console.print(f"[bold]{p.run.run_name}[/bold]: {len(p.samples)} items from {p.data} ({p.run.mode})")
+    chats = [j for p in preps if p.run.mode == "generative" for j in chat_jobs(p, suite.repeats, suite.seed)]
+    liks = [j for p in preps if p.run.mode == "likelihood" for j in likelihood_jobs(p)]
+    if client is None:
+        client = make_client(suite, model, list(base_urls or suite.backend.base_urls), cache_dir)
+        client.check()
+    started = time.monotonic()
+    chat_results, lik_results = send(client, chats, liks)
+    wall = time.monotonic() - started
+    for job, res in zip(chats, chat_results, strict=True):
+        job.prep.records.append(chat_record(job, res))
+    for ljob, answers in zip(liks, lik_results, strict=True):
+        ljob.prep.records.append(likelihood_record(ljob, scores_from_completions(answers)))
+    stats = client.stats.summary() if hasattr(client, "stats") else {}
+    summary = build_results(suite, preps, model, wall, stats)
+    write_samples(out_dir, preps)
+    (out_dir / "results.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    write_report(summary, out_dir)
+    failed = sum(r.get("error") is not None for p in preps for r in p.records)
+    if failed:
+        console.print(
+            f"[yellow]{failed} requests failed and count as wrong; rerun the same command to ask them again[/yellow]"
+        )
+    return summary
+
+
+def write_samples(out_dir: Path, preps: list[Prepared]) -> None:
+    samples_dir = out_dir / "samples"
+    samples_dir.mkdir(parents=True, exist_ok=True)
+    for p in preps:
+        path = samples_dir / f"{p.run.run_name}.jsonl"
+        with path.open("w", encoding="utf-8") as f:
+            for rec in p.records:
+                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def _settings(suite: Suite, p: Prepared) -> dict[str, Any]:
+    s: dict[str, Any] = {"data": p.data, "text_only": p.run.text_only, "limit": p.run.limit}
+    if p.run.mode == "generative":
+        assert p.style is not None
+        params = p.sampling.params(seed=suite.seed)
+        s.update(
+            prompt=p.style.name,
+            system=p.system,
+            repeats=suite.repeats,
+            seeds=[suite.seed + r for r in range(suite.repeats)],
+            sampling={
+                k: getattr(params, k)
+                for k in ("temperature", "top_p", "top_k", "min_p", "max_tokens", "reasoning_effort")
+            },
+        )
+        if p.run.user_template is not None:
+            s["user_template"] = p.run.user_template
+    else:
+        s.update(prompt=p.run.prompt or "standard", continuation="option text", normalisation="per token")
+    return s
+
+
+def build_results(
+    suite: Suite, preps: list[Prepared], model: str, wall_s: float, stats: dict[str, Any]
+) -> dict[str, Any]:
+    from medswallow import __version__
+
+    tasks: dict[str, Any] = {}
+    for p in preps:
+        summary = summarise(p.records, n_boot=suite.bootstrap, seed=suite.seed)
+        entry: dict[str, Any] = {
+            "task": p.task.name,
+            "title": p.task.title,
+            "scoring": p.run.mode,
+            **summary,
+            "published": p.task.published,
+            "items_in_data": len(p.loaded.samples) + len(p.loaded.excluded),
+            "voided": sum(s.voided for s in p.loaded.samples),
+            "excluded": {s.id: why for s, why in p.loaded.excluded},
+            "settings": _settings(suite, p),
+        }
+        if p.run.mode == "likelihood":
+            norm = summarise(
+                [{**r, "correct": r["correct_norm"]} for r in p.records],
+                n_boot=suite.bootstrap,
+                seed=suite.seed,
+            )
+            entry["norm"] = {
+                "accuracy": norm["accuracy"],
+                "ci95": norm["ci95"],
+                "by_category": norm.get("by_category", {}),
+            }
+        tasks[p.run.run_name] = entry
+    return {
+        "suite": suite.name,
+        "model": model,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "medswallow": __version__,
+        "seed": suite.seed,
+        "repeats": suite.repeats,
+        "bootstrap": suite.bootstrap,
+        "wall_s": round(wall_s, 3),
+        "requests": stats,
+        "tasks": tasks,
+    }

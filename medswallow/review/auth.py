@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from medswallow.errors import UserError
 from medswallow.review.models import ROLES, AuthSession, User, utcnow
@@ -286,9 +286,7 @@ def resume(store: ReviewStore, token: str | None, settings: AuthSettings | None 
         session_id = auth.id
     if touch:  # sliding idle window; written at most every 30 s so page reruns stay read-only
         with store.engine.begin() as conn:
-            conn.execute(
-                AuthSession.__table__.update().where(AuthSession.id == session_id).values(last_seen_at=now)
-            )
+            conn.execute(update(AuthSession).where(AuthSession.id == session_id).values(last_seen_at=now))
     return actor
 
 

@@ -83,6 +83,16 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+def require_existing_file(url: str | None) -> None:
+    """Opening a missing SQLite file would create an empty one: say how to create it instead."""
+    raw = normalise_url(url or default_db_url())
+    if not raw.startswith("sqlite"):
+        return
+    database = make_url(raw).database
+    if database and database != ":memory:" and not Path(database).expanduser().exists():
+        raise UserError(f"{database}: no review database there; create it with: medswallow review init-db --db '{database}'")
+
+
 def writer(engine: Engine) -> Engine:
     """The engine to open write transactions with (``BEGIN IMMEDIATE`` on SQLite; the same on PostgreSQL)."""
     if engine.dialect.name == "sqlite":

@@ -104,6 +104,8 @@ class ReviewStore:
     @classmethod
     def open(cls, url: str | None = None, create: bool = False, pool_size: int = 10) -> ReviewStore:
         """Open the database at ``url``; ``create`` migrates it to the latest schema first."""
+        if not create:
+            db.require_existing_file(url)
         engine = db.make_engine(url, pool_size=pool_size)
         if create:
             db.migrate(engine)

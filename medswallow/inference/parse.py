@@ -50,7 +50,7 @@ def split_harmony(raw: str) -> tuple[str, str] | None:
         final: list[str] = []
         for m in _HARMONY_SEGMENT.finditer(raw):
             (final if m.group("channel") == "final" else reasoning).append(m.group("body"))
-        return "".join(reasoning), "".join(final)
+        return "\n".join(reasoning), "\n".join(final)  # vLLM joins messages of one channel the same way
     skipped = _SKIPPED_SPECIALS.match(raw)
     if skipped:
         return skipped.group("reasoning"), skipped.group("final")

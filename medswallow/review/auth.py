@@ -12,6 +12,7 @@ vouches for the e-mail address and ``login_oidc`` maps it to an account an admin
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -45,16 +46,32 @@ class AuthError(UserError):
 INVALID_LOGIN = "invalid username or password"
 
 
-@lru_cache(maxsize=1)
+# argon2id parameters. The default is RFC 9106's low-memory profile (64 MiB, t=3: ~0.25 s on one core).
+# MEDSWALLOW_REVIEW_ARGON2=CHEAPEST exists for test suites only; hashes made with it are upgraded to the
+# default at the next login (check_needs_rehash), so switching back needs no migration.
+ARGON2_PROFILE_ENV = "MEDSWALLOW_REVIEW_ARGON2"
+
+
 def _hasher():  # type: ignore[no-untyped-def]
-    from argon2 import PasswordHasher
-
-    return PasswordHasher()  # argon2id with the library's current RFC 9106 defaults
+    return _hasher_for(os.environ.get(ARGON2_PROFILE_ENV, "RFC_9106_LOW_MEMORY"))
 
 
-@lru_cache(maxsize=1)
+@lru_cache(maxsize=4)
+def _hasher_for(profile: str):  # type: ignore[no-untyped-def]
+    from argon2 import PasswordHasher, profiles
+
+    if profile not in ("RFC_9106_LOW_MEMORY", "RFC_9106_HIGH_MEMORY", "CHEAPEST"):
+        raise UserError(f"{ARGON2_PROFILE_ENV}={profile!r}: use RFC_9106_LOW_MEMORY, RFC_9106_HIGH_MEMORY or CHEAPEST")
+    return PasswordHasher.from_parameters(getattr(profiles, profile))
+
+
 def _dummy_hash() -> str:
     # Verified against when the user does not exist, so both failures take the same time.
+    return _dummy_for(os.environ.get(ARGON2_PROFILE_ENV, "RFC_9106_LOW_MEMORY"))
+
+
+@lru_cache(maxsize=4)
+def _dummy_for(_profile: str) -> str:
     return str(_hasher().hash(secrets.token_urlsafe(16)))
 
 

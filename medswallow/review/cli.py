@@ -299,7 +299,7 @@ def assign(
     with store.read() as session:
         gids = list(session.scalars(select(Generation.id).join(Prompt).where(Prompt.prompt_set_id == sid).order_by(Generation.id)))
         if annotator:
-            found = dict(session.execute(select(User.username, User.id).where(User.username.in_(annotator))).tuples())
+            found = dict(session.execute(select(User.username, User.id).where(User.username.in_(annotator))).all())
             missing = [a for a in annotator if a not in found]
             if missing:
                 raise UserError(f"no user named {missing[0]!r}")

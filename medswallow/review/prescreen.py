@@ -235,7 +235,7 @@ class PIIRule(Rule):
     def _get_engine(self) -> Any:
         if self._engine is None:
             try:
-                from medswallow.corpus.pii import PIIEngine  # type: ignore[attr-defined]
+                from medswallow.corpus.pii import PIIEngine
             except ImportError as exc:
                 raise UserError(
                     "the PII pre-screen needs the PII engine (medswallow.corpus.pii, [corpus] extra): "

@@ -156,16 +156,16 @@ def assign(
             dict(
                 session.execute(
                     select(Assignment.annotator_id, func.count()).group_by(Assignment.annotator_id)
-                ).tuples()
+                ).all()
             )
         )
         existing: dict[int, set[int]] = {}
         for gid, uid in session.execute(
             select(Assignment.generation_id, Assignment.annotator_id).where(Assignment.generation_id.in_(generation_ids))
-        ).tuples():
+        ).all():
             existing.setdefault(gid, set()).add(uid)
         priorities = dict(
-            session.execute(select(Generation.id, Generation.priority).where(Generation.id.in_(generation_ids))).tuples()
+            session.execute(select(Generation.id, Generation.priority).where(Generation.id.in_(generation_ids))).all()
         )
         missing = set(generation_ids) - set(priorities)
         if missing:
@@ -270,7 +270,7 @@ def my_progress(store: ReviewStore, actor: Actor) -> tuple[int, int]:
         rows = dict(
             session.execute(
                 select(Assignment.status, func.count()).where(Assignment.annotator_id == actor.id).group_by(Assignment.status)
-            ).tuples()
+            ).all()
         )
     return int(rows.get("done", 0)), int(sum(rows.values()))
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 from medswallow.errors import UserError
 
-# A sentence ends at Japanese or Western terminal punctuation (plus closing brackets/quotes) or a newline.
-_SENTENCE_END = re.compile(r"[。．！？!?]+[」』）)\]\"'”’]*|(?<!\d)\.(?!\d)[\"'”’)\]]*|\n+")
+# A sentence ends at Japanese terminal punctuation, at Western punctuation followed by whitespace or the
+# end ("2.5 mg", "e.g.x", URLs and "![x]" stay whole), or at a newline; closing brackets/quotes stay attached.
+_SENTENCE_END = re.compile(r"[。．！？]+[」』）)\]\"'”’]*|[.!?]+[\"'”’)\]]*(?=\s|$)|\n+")
 _REF = re.compile(r"^\s*#?(\d+)\s*(?:[-‐–—~〜～ー]\s*#?(\d+))?\s*$")
 
 

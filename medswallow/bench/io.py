@@ -36,6 +36,28 @@ def is_hf_id(path_or_id: str) -> bool:
     return re.fullmatch(r"[\w.-]+/[\w.-]+(:[\w.-]+)?", path_or_id) is not None
 
 
+def hub_snapshot(spec: str) -> Path | None:
+    """The local copy of an HF dataset repo already in the hub cache (``huggingface-cli download``), if any."""
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:  # pragma: no cover - comes with datasets
+        return None
+    try:
+        path = snapshot_download(spec.partition(":")[0], repo_type="dataset", local_files_only=True)
+    except Exception:  # not cached (huggingface_hub raises several types for that)
+        return None
+    return Path(path)
+
+
+def source(path_or_id: str, task: str) -> Path | str:
+    """Where a benchmark's files are: a local path, the cached hub snapshot of an HF id (the published
+    files, read by the same loader as a checkout), or the HF id itself when only ``datasets`` can get it.
+    """
+    if is_hf_id(path_or_id):
+        return hub_snapshot(path_or_id) or path_or_id
+    return local_path(path_or_id, task)
+
+
 def local_path(path_or_id: str, task: str) -> Path:
     p = Path(path_or_id).expanduser()
     if not p.exists():

@@ -240,11 +240,6 @@ def send(client: Any, chats: list[ChatJob], lik: list[LikelihoodJob]) -> tuple[l
 
 
 def make_client(suite: Suite, model: str, base_urls: list[str], cache_dir: Path) -> Any:
-    if suite.backend.kind != "server":
-        raise UserError(
-            f"backend '{suite.backend.kind}' is not available in this version; use backend.kind: server "
-            "(start one with: medswallow serve MODEL)"
-        )
     if not base_urls:
         raise UserError(
             "no server to ask: pass --base-url http://HOST:PORT/v1 or set backend.base_urls in the suite"
@@ -284,17 +279,27 @@ def run_suite(
         console.print(f"[bold]{p.run.run_name}[/bold]: {len(p.samples)} items from {p.data} ({p.run.mode})")
     chats = [j for p in preps if p.run.mode == "generative" for j in chat_jobs(p, suite.repeats, suite.seed)]
     liks = [j for p in preps if p.run.mode == "likelihood" for j in likelihood_jobs(p)]
-    if client is None:
-        client = make_client(suite, model, list(base_urls or suite.backend.base_urls), cache_dir)
-        client.check()
     started = time.monotonic()
-    chat_results, lik_results = send(client, chats, liks)
+    if suite.backend.kind == "transformers" and client is None:
+        if chats:
+            raise UserError(
+                "backend 'transformers' scores likelihood runs only (mode: likelihood); generated answers need "
+                "a server: medswallow serve MODEL"
+            )
+        scores = score_locally(model, liks, suite.backend.device)
+        stats: dict[str, Any] = {"local_scored_items": len(liks)}
+    else:
+        if client is None:
+            client = make_client(suite, model, list(base_urls or suite.backend.base_urls), cache_dir)
+            client.check()
+        chat_results, lik_results = send(client, chats, liks)
+        for job, res in zip(chats, chat_results, strict=True):
+            job.prep.records.append(chat_record(job, res))
+        scores = [scores_from_completions(answers) for answers in lik_results]
+        stats = client.stats.summary() if hasattr(client, "stats") else {}
     wall = time.monotonic() - started
-    for job, res in zip(chats, chat_results, strict=True):
-        job.prep.records.append(chat_record(job, res))
-    for ljob, answers in zip(liks, lik_results, strict=True):
-        ljob.prep.records.append(likelihood_record(ljob, scores_from_completions(answers)))
-    stats = client.stats.summary() if hasattr(client, "stats") else {}
+    for ljob, sc in zip(liks, scores, strict=True):
+        ljob.prep.records.append(likelihood_record(ljob, sc))
     summary = build_results(suite, preps, model, wall, stats)
     write_samples(out_dir, preps)
     (out_dir / "results.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
@@ -305,6 +310,24 @@ def run_suite(
             f"[yellow]{failed} requests failed and count as wrong; rerun the same command to ask them again[/yellow]"
         )
     return summary
+
+
+def score_locally(model_dir: str, jobs: list[LikelihoodJob], device: str) -> list[OptionScores]:
+    """Likelihood runs with a local transformers model (no server; one forward pass per option)."""
+    from medswallow.bench.likelihood import TransformersScorer
+
+    if not Path(model_dir).is_dir():
+        raise UserError(
+            f"backend 'transformers' needs a model folder as --model; {model_dir} is not a folder"
+        )
+    scorer = TransformersScorer(model_dir, device=device)
+    out = []
+    with progress() as bar:
+        tid = bar.add_task(f"scoring options locally ({len(jobs)} items)", total=len(jobs))
+        for j in jobs:
+            out.append(scorer.score(j.context, j.sample.choices))
+            bar.advance(tid)
+    return out
 
 
 def write_samples(out_dir: Path, preps: list[Prepared]) -> None:

@@ -86,9 +86,10 @@ class TaskRun(StrictModel):
 class BackendConfig(StrictModel):
     """Where answers come from."""
 
-    kind: Literal["server", "vllm", "transformers"] = Field(
+    kind: Literal["server", "transformers"] = Field(
         default="server",
-        description="server: OpenAI-compatible vLLM servers; vllm / transformers: offline, in process.",
+        description="server: OpenAI-compatible vLLM servers (one or more); transformers: a local model folder, "
+        "likelihood runs only.",
     )
     base_urls: list[str] = Field(default_factory=list, description="Server URLs (data-parallel replicas).")
     concurrency: int = Field(
@@ -100,6 +101,7 @@ class BackendConfig(StrictModel):
         default=1800, gt=0, description="Seconds per request (long reasoning needs long timeouts)."
     )
     max_retries: int = Field(default=5, ge=0)
+    device: str = Field(default="cpu", description="transformers backend: cpu or cuda.")
 
 
 class Suite(StrictModel):

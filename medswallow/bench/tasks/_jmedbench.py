@@ -12,11 +12,10 @@ from typing import Any
 from medswallow.bench.io import (
     bad_row,
     files_matching,
-    is_hf_id,
     iter_hf,
     iter_jsonl,
-    local_path,
     require_fields,
+    source,
 )
 from medswallow.bench.task import Loaded
 from medswallow.records import Sample
@@ -71,9 +70,9 @@ def find_config_file(root: Path, config: str, task: str) -> list[Path]:
 
 def load_jmedbench(path_or_id: str, task: str, config: str) -> Loaded:
     """Load one JMedBench config from a local file/folder or the HF dataset (config chosen for you)."""
-    if is_hf_id(path_or_id):
-        rows = iter_hf(path_or_id, config=config)
+    src = source(path_or_id, task)
+    if isinstance(src, str):
+        rows = iter_hf(src, config=config)
     else:
-        root = local_path(path_or_id, task)
-        rows = (r for f in find_config_file(root, config, task) for r in iter_jsonl(f))
+        rows = (r for f in find_config_file(src, config, task) for r in iter_jsonl(f))
     return Loaded([jmedbench_row_to_sample(w, r, task, i) for i, (w, r) in enumerate(rows)])

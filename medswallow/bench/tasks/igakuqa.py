@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from medswallow.bench.io import files_matching, is_hf_id, iter_hf, iter_jsonl, local_path
+from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
 from medswallow.bench.task import Loaded, Task
 from medswallow.bench.tasks._exam import exam_row_to_sample, normalise_answer
 from medswallow.bench.tasks._jmedbench import jmedbench_row_to_sample
@@ -26,6 +26,8 @@ ACCEPTED = {"112B30": [["a"], ["d"]]}
 
 def _files(root: Path) -> tuple[list[Path], list[Path]]:
     """(item files, metadata files)."""
+    if (root / "igakuqa" / "test.jsonl").is_file():  # a JMedBench checkout or hub snapshot
+        return [root / "igakuqa" / "test.jsonl"], []
     if root.is_file():
         beside = root.with_name(f"{root.stem}_metadata.jsonl")
         return [root], [beside] if beside.is_file() else []
@@ -49,10 +51,11 @@ def _metadata(files: list[Path]) -> dict[str, dict[str, Any]]:
 
 def load(path_or_id: str) -> Loaded:
     meta: dict[str, dict[str, Any]] = {}
-    if is_hf_id(path_or_id):
-        rows = list(iter_hf(path_or_id, config=None if ":" in path_or_id else "igakuqa"))
+    src = source(path_or_id, NAME)
+    if isinstance(src, str):
+        rows = list(iter_hf(src, config=None if ":" in src else "igakuqa"))
     else:
-        items, meta_files = _files(local_path(path_or_id, NAME))
+        items, meta_files = _files(src)
         rows = [r for f in items for r in iter_jsonl(f)]
         meta = _metadata(meta_files)
     samples = []

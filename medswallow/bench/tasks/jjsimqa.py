@@ -7,7 +7,7 @@ gold ``["d", ",", "e"]`` is read as d and e. One stem says "２つ選べ" in ful
 
 from __future__ import annotations
 
-from medswallow.bench.io import files_matching, is_hf_id, iter_hf, iter_jsonl, local_path
+from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
 from medswallow.bench.task import Loaded, Task
 from medswallow.bench.tasks._exam import exam_row_to_sample
 
@@ -16,11 +16,11 @@ EXCLUDE = {"107_64-4": "excluded by the dataset card (gold marks four choices of
 
 
 def load(path_or_id: str) -> Loaded:
-    if is_hf_id(path_or_id):
-        rows = list(iter_hf(path_or_id))
+    src = source(path_or_id, NAME)
+    if isinstance(src, str):
+        rows = list(iter_hf(src))
     else:
-        root = local_path(path_or_id, NAME)
-        files = files_matching(root, r"(?!.*metadata).*\.jsonl", NAME, "jjsimqa.jsonl")
+        files = files_matching(src, r"(?!.*metadata).*\.jsonl", NAME, "jjsimqa.jsonl")
         rows = [r for f in files for r in iter_jsonl(f)]
     out = Loaded([])
     for where, row in rows:

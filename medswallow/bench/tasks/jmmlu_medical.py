@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medswallow.bench.io import bad_row, is_hf_id, iter_csv, local_path
+from medswallow.bench.io import bad_row, iter_csv, source
 from medswallow.bench.task import Loaded, Task
 from medswallow.bench.tasks._jmedbench import load_jmedbench
 from medswallow.errors import UserError
@@ -62,10 +62,11 @@ def _subject_files(root: Path) -> list[tuple[str, Path]]:
 
 
 def load(path_or_id: str) -> Loaded:
-    if is_hf_id(path_or_id):
+    src = source(path_or_id, NAME)
+    if isinstance(src, str) or (src / "jmmlu_medical").is_dir():  # JMedBench's copy (HF id or checkout)
         return load_jmedbench(path_or_id, NAME, "jmmlu_medical")
     samples = []
-    for subject, path in _subject_files(local_path(path_or_id, NAME)):
+    for subject, path in _subject_files(src):
         for n, (where, cells) in enumerate(iter_csv(path, columns=6), start=1):
             samples.append(csv_row_to_sample(where, cells, subject, n))
     return Loaded(samples)

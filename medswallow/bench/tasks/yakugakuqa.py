@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from medswallow.bench.io import files_matching, is_hf_id, iter_hf, iter_jsonl, local_path
+from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
 from medswallow.bench.task import Loaded, Task
 from medswallow.bench.tasks._exam import exam_row_to_sample
 
@@ -42,10 +42,11 @@ def _categories(meta_files: list[Path]) -> dict[str, str]:
 
 def load(path_or_id: str) -> Loaded:
     cats: dict[str, str] = {}
-    if is_hf_id(path_or_id):
-        rows = list(iter_hf(path_or_id))
+    src = source(path_or_id, NAME)
+    if isinstance(src, str):
+        rows = list(iter_hf(src))
     else:
-        items, meta = _exam_files(local_path(path_or_id, NAME))
+        items, meta = _exam_files(src)
         rows = [r for f in items for r in iter_jsonl(f)]
         cats = _categories(meta)
     out = Loaded([])

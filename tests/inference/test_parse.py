@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from medswallow.inference.parse import StreamAssembler, parse_chat, parse_completion, split_harmony, strip_markup
+from medswallow.inference.parse import (
+    StreamAssembler,
+    parse_chat,
+    parse_completion,
+    split_harmony,
+    strip_markup,
+)
 
 
 def chat_body(content, reasoning=None, finish="stop", field="reasoning"):

@@ -1,6 +1,6 @@
 """From per-item records to the numbers a report shows: accuracy over repeats, bootstrap CIs, breakdowns.
 
-A record is one (item, repeat) answer: ``{"id", "repeat", "correct", "truncated", "error", "extracted",
+A record is one (item, repeat) answer: ``{"id", "repeat", "correct", "truncated", "error", "extracted_answer",
 "category", "text_only", "points", ...}``. Items are the unit of resampling: the 95% CI is a seeded
 percentile bootstrap over items of each item's mean correctness across repeats, so repeats narrow the CI
 only as much as they reduce per-item noise.
@@ -84,7 +84,7 @@ def summarise(records: list[dict[str, Any]], n_boot: int = 1000, seed: int = 0) 
         "accuracy_std": _std(repeat_acc),
         "truncation_rate": sum(bool(r.get("truncated")) for r in records) / n_rec,
         "error_rate": sum(bool(r.get("error")) for r in records) / n_rec,
-        "no_answer_rate": sum(r.get("extracted") is None for r in records) / n_rec,
+        "no_answer_rate": sum(r.get("extracted_answer") is None for r in records) / n_rec,
     }
     if any("points" in r for r in records):
         got = defaultdict(list)
@@ -96,7 +96,7 @@ def summarise(records: list[dict[str, Any]], n_boot: int = 1000, seed: int = 0) 
         out["points"] = {"score": _mean(scores), "total": sum(t for _, t in next(iter(got.values())))}
     contra = [r for r in records if r.get("contraindicated")]
     if contra:
-        hit = sum(bool(set(r.get("extracted") or []) & set(r["contraindicated"])) for r in contra)
+        hit = sum(bool(set(r.get("extracted_answer") or []) & set(r["contraindicated"])) for r in contra)
         out["contraindicated_choice_rate"] = hit / len(contra)
         out["contraindicated_items"] = len({r["id"] for r in contra})
     out["by_category"] = _breakdown(records, "category", n_boot, seed)

@@ -113,11 +113,19 @@ def test_results_samples_report_and_plot(finished_run):
             assert t["n"] == ITEMS[base] and t["repeats"] == 2 and len(recs) == 2 * ITEMS[base]
             assert t["settings"]["sampling"]["max_tokens"] == 16 and t["settings"]["seeds"] == [0, 1]
             for r in recs:
-                for key in ("prompt", "output", "reasoning", "extracted", "gold", "correct", "finish_reason"):
+                for key in (
+                    "prompt",
+                    "raw_output",
+                    "reasoning",
+                    "extracted_answer",
+                    "gold",
+                    "correct",
+                    "finish_reason",
+                ):
                     assert key in r
                 assert r["truncated"] == (r["finish_reason"] == "length")
                 if r["truncated"]:
-                    assert r["extracted"] is None  # a cut output is never scored as an answer
+                    assert r["extracted_answer"] is None  # a cut output is never scored as an answer
         else:
             assert t["n"] == 2 and "norm" in t
             assert all(len(r["option_nll"]) == 5 and all(x > 0 for x in r["option_nll"]) for r in recs)
@@ -175,7 +183,7 @@ def test_server_likelihood_matches_local_transformers(finished_run, tiny_model_d
     for s, loc in zip(server_recs, local_recs, strict=True):
         assert s["option_tokens"] == loc["option_tokens"]
         assert s["option_nll"] == pytest.approx(loc["option_nll"], abs=0.1)
-        assert s["extracted"] == loc["extracted"]
+        assert s["extracted_answer"] == loc["extracted_answer"]
 
 
 def test_unknown_model_on_the_server_is_a_clear_error(vllm_server, tmp_path):

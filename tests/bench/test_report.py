@@ -10,7 +10,13 @@ from medswallow.bench.scoring import summarise
 
 def make_run(path, model, correct_by_item, likelihood=False):
     records = [
-        {"id": i, "repeat": 0, "correct": c, "extracted": ["a"], "category": "循環器" if n % 2 else "腎臓"}
+        {
+            "id": i,
+            "repeat": 0,
+            "correct": c,
+            "extracted_answer": ["a"],
+            "category": "循環器" if n % 2 else "腎臓",
+        }
         for n, (i, c) in enumerate(correct_by_item.items())
     ]
     entry = {

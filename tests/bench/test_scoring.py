@@ -57,7 +57,13 @@ def test_bootstrap_is_seeded_and_sane():
 
 
 def rec(i, repeat, correct, **kw):
-    return {"id": i, "repeat": repeat, "correct": correct, "extracted": ["a"] if correct else None, **kw}
+    return {
+        "id": i,
+        "repeat": repeat,
+        "correct": correct,
+        "extracted_answer": ["a"] if correct else None,
+        **kw,
+    }
 
 
 def test_summary_over_repeats_by_hand():
@@ -91,7 +97,7 @@ def test_points_text_only_categories_and_contraindicated():
             category="循環器",
             text_only=False,
             contraindicated=["c"],
-            extracted=["c"],
+            extracted_answer=["c"],
         ),
         rec("c", 0, True, points=1.0, category="腎臓", text_only=True, contraindicated=["e"]),
     ]

@@ -46,7 +46,12 @@ class _Pipeline:
 
         self.recognizers = build_recognizers()
         self.context = {
-            id(r): ([w.lower() for w in r.CONTEXT], [w.lower() for w in r.NEGATIVE_CONTEXT], r.CONTEXT_WINDOW)
+            id(r): (
+                [w.lower() for w in r.CONTEXT],
+                [w.lower() for w in r.NEGATIVE_CONTEXT],
+                [w.lower() for w in r.NEGATIVE_AFTER],
+                r.CONTEXT_WINDOW,
+            )
             for r in self.recognizers
         }
         self.ja_names = JapaneseNameFinder()
@@ -152,14 +157,14 @@ class PIIEngine:
         for rec in pipe.recognizers:
             if rec.ENTITY not in self.labels:
                 continue
-            ctx, neg, (wb, wa) = pipe.context[id(rec)]
+            ctx, neg, neg_after, (wb, wa) = pipe.context[id(rec)]
             for res in rec.analyze(folded, [rec.ENTITY], None):
                 s, e = res.start, res.end
                 score = rec.rescore(folded[s:e], res.score)
                 if score <= 0:
                     continue
                 before, after = lower[max(0, s - wb) : s], lower[e : e + wa]
-                if neg and any(w in before or w in after for w in neg):
+                if any(w in before for w in neg) or any(w in after[:4] for w in neg_after):
                     continue
                 if score < self.score_threshold and ctx and any(w in before or w in after for w in ctx):
                     score = min(1.0, score + CONTEXT_BOOST)
@@ -176,6 +181,8 @@ class PIIEngine:
 
     def _finalize(self, text: str, lang: str, segs: list[Segment], cands: list[Candidate]) -> list[Span]:
         kept = [c for c in cands if c.score >= self.score_threshold and c.label in self.labels and c.end > c.start]
+        if "PERSON" in self.labels:
+            kept += propagate_names(text, kept, self.score_threshold)
         merged = resolve_overlaps(kept)
         return [
             Span(c.start, c.end, c.label, round(c.score, 4), lang=span_language(text, c.start, c.end, segs, lang, by_script=c.label == "PERSON"))
@@ -217,6 +224,54 @@ def resolve_overlaps(cands: list[Candidate]) -> list[Candidate]:
         if all(c.end <= t.start or c.start >= t.end for t in taken):
             taken.append(c)
     return sorted(taken, key=lambda c: c.start)
+
+
+_NOT_AFTER_NAME = ("市", "区", "町", "村", "県", "郡", "駅", "病院", "大学", "医院", "クリニック", "通り", "線", "川", "山")
+
+
+def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[Candidate]:
+    """Other mentions of a name confirmed once in the document (そうたちゃん ... そうたの母 -> both).
+
+    Only names of two or more characters (three for Latin script) spread, never into a longer word, an
+    eponym (川崎病) or a place (川崎市).
+    """
+    import regex
+
+    from medswallow.corpus.pii.names import EPONYM_HEADS
+
+    folded = fold(text)
+    names: set[str] = set()
+    for c in kept:
+        if c.label != "PERSON":
+            continue
+        surface = folded[c.start : c.end]
+        names.add(surface)
+        parts = surface.split()
+        if len(parts) > 1:
+            names.update(parts)
+    covered = [(c.start, c.end) for c in kept if c.label == "PERSON"]
+    out: list[Candidate] = []
+    for name in names:
+        latin = name.isascii()
+        if len(name) < (3 if latin else 2):
+            continue
+        edge = r"[A-Za-z]" if latin else r"[\p{Han}\p{Katakana}ー]"
+        pattern = regex.compile(rf"(?<!{edge}){regex.escape(name)}(?!{edge})")
+        for m in pattern.finditer(folded):
+            s, e = m.span()
+            if any(cs <= s and e <= ce for cs, ce in covered):
+                continue
+            after = folded[e : e + 8]
+            if any(after.startswith(h) for h in EPONYM_HEADS) or after.startswith(_NOT_AFTER_NAME):
+                continue
+            if latin and (
+                regex.match(r"(?:'s|’s|s')|\s?(?i:disease|syndrome|sign|et al|and colleagues)", after)
+                or regex.search(r"(?:St|Saint|Mt)\.?\s$", folded[max(0, s - 7) : s])
+            ):
+                continue
+            out.append(Candidate(s, e, "PERSON", threshold + 0.05, "propagated"))
+            covered.append((s, e))
+    return out
 
 
 def count_labels(spans: Iterable[Span]) -> dict[str, int]:

@@ -35,7 +35,11 @@ NAME_LABELS = (
     "記録者", "記載医", "作成者", "紹介医", "紹介元医師", "依頼医", "医師", "看護師", "薬剤師", "署名", "サイン",
     "家族", "妻", "夫", "長男", "長女", "次男", "次女", "三男", "三女", "母", "父", "息子", "娘", "兄", "姉", "弟",
     "妹", "孫", "祖母", "祖父", "嫁", "婿", "配偶者", "キーパーソン", "KP", "連絡先", "保護者", "代理人", "申請者",
-    "Dr.", "Dr", "フリガナ", "ふりがな", "カナ", "ローマ字", "宛先", "差出人", "送信者", "From", "To",
+    "Dr.", "Dr", "フリガナ", "ふりがな", "カナ", "ローマ字", "宛先", "差出人", "送信者", "From", "To", "助手", "術者",
+    "執刀医", "麻酔科医", "麻酔科", "技師", "臨床検査技師", "検査技師", "放射線技師", "報告者", "検査者", "確認者", "担当者",
+    "Ns", "NS", "担当Ns", "看護師長", "研修医", "指導医", "管理栄養士", "栄養士", "理学療法士", "作業療法士", "言語聴覚士",
+    "MSW", "ケアマネジャー", "ケアマネ", "相談員", "面会者", "付添", "付き添い", "同伴者", "依頼者", "処方医", "調剤者",
+    "申込者", "夫・", "Ph",
 )
 """Words written right before a name (field labels, roles, family relations)."""
 
@@ -47,6 +51,9 @@ ROLE_WORDS = frozenset(
         "主任", "師長", "医長", "部長", "教授", "講師", "同僚", "友人", "隣人", "彼", "彼女", "紹介", "記載", "記録",
         "長男", "長女", "次男", "次女", "配偶者", "保護者", "キーパーソン", "お客", "患児", "児", "新患", "初診",
         "ケアマネ", "ケアマネージャー", "ヘルパー", "訪問", "介護", "病棟", "外来", "当院", "他院", "貴院", "御中",
+        "主人", "隣", "大家", "八百屋", "医者", "近所", "友達", "兄弟", "姉妹", "親", "両親", "家主", "管理人", "担任", "上司",
+        "部下", "社長", "店長", "運転手", "皆様", "患者様", "利用者様", "関係者", "ご主人", "奥様", "お嬢", "坊ちゃん", "神",
+        "仏", "お客様", "業者", "先方", "各位", "皆さま", "看護", "薬局", "病院", "医院", "クリニック", "科", "内科", "外科",
     }
 )
 """Words that take honorifics but are not names (患者さん, 看護師さん, ご家族様)."""
@@ -61,13 +68,21 @@ EPONYM_HEADS = (
 )
 """What follows a name in an eponym or a citation (川崎病, バセドウ病, Babinski反射, 田中ら): not a person."""
 
-NOT_NAME_WORDS = frozenset({"パーキンソン", "アルツハイマー", "バセドウ", "クッシング", "川崎", "橋本"})
+NOT_NAME_WORDS = frozenset({"パーキンソン", "アルツハイマー", "バセドウ", "クッシング", "ベーチェット", "シェーグレン", "メニエール"})
 """Eponym names that Sudachi tags as person names and that appear without their disease head ("パーキンソン症状")."""
 
 _SPACE = frozenset(" \u3000\t")
 _JA_CHARS = regex.compile(r"^[\p{Han}\p{Hiragana}\p{Katakana}ー々]+$")
 _KANJI_KATA = regex.compile(r"^[\p{Han}\p{Katakana}ー々]+$")
-_LINE = regex.compile(r"[^\n]+")
+_KATA_ONLY = regex.compile(r"^[\p{Katakana}ー]+$")
+_BREAK = ("改行", "*", "*", "*")
+_KANJI_ONLY = regex.compile(r"^[\p{Han}々]+$")
+_INSTITUTION_SUFFIXES = (
+    "科", "院", "室", "棟", "部", "課", "局", "所", "センター", "会", "学会", "大学", "団", "省", "庁", "県", "市", "区",
+    "町", "村", "薬局", "クリニック",
+)
+SELF_INTRO = ("と申し", "といいます", "と言います", "です")
+"""A name followed by these introduces its writer (山田と申します)."""
 
 
 @dataclass(slots=True)
@@ -90,7 +105,8 @@ class _Tok:
 
     @property
     def is_name(self) -> bool:
-        return len(self.pos) > 2 and self.pos[1] == "固有名詞" and self.pos[2] == "人名"
+        """Sudachi says person name (Latin-script tokens are left to the English finder)."""
+        return len(self.pos) > 2 and self.pos[1] == "固有名詞" and self.pos[2] == "人名" and bool(_JA_CHARS.match(self.surface))
 
     @property
     def is_space(self) -> bool:
@@ -101,7 +117,7 @@ class _Tok:
         """Could be part of an unknown name: OOV, a proper noun, or a kanji/katakana noun that is no role word."""
         if self.is_name:
             return True
-        if self.surface in ROLE_WORDS or not _JA_CHARS.match(self.surface):
+        if self.surface in ROLE_WORDS or not _JA_CHARS.match(self.surface) or self.surface.endswith(_INSTITUTION_SUFFIXES):
             return False
         if self.oov:
             return True
@@ -114,6 +130,13 @@ def _load_sudachi() -> Any:
     return dictionary.Dictionary(dict="core").create()
 
 
+def _eponym_follows(folded: str, end: int) -> bool:
+    after = folded[end : end + 12].lstrip(" ")
+    return any(after.startswith(h) for h in EPONYM_HEADS) or any(
+        after[1:].startswith(h) or after[2:].startswith(h) for h in ("病", "症候群", "動脈炎", "甲状腺炎", "脳症", "反射", "徴候")
+    )
+
+
 class JapaneseNameFinder:
     """Finds Japanese person names in a text with Sudachi tokens and cue words (see the module docstring)."""
 
@@ -121,38 +144,61 @@ class JapaneseNameFinder:
 
     def __init__(self) -> None:
         self._tok: Any = None
+        self._dic: Any = None
         self._mode: Any = None
+        self._pos: dict[int, tuple[str, ...]] = {}
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"_tok": None, "_mode": None}
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
 
     def _tokenizer(self) -> Any:
         if self._tok is None:
-            from sudachipy import tokenizer
+            from sudachipy import dictionary, tokenizer
 
-            self._tok = _load_sudachi()
+            self._dic = dictionary.Dictionary(dict="core")
+            self._tok = self._dic.create()
             self._mode = tokenizer.Tokenizer.SplitMode.C
         return self._tok
 
+    def _pos_of(self, pos_id: int) -> tuple[str, ...]:
+        pos = self._pos.get(pos_id)
+        if pos is None:
+            pos = self._pos[pos_id] = tuple(self._dic.pos_of(pos_id))
+        return pos
+
     def tokens(self, text: str, start: int, end: int) -> Iterator[_Tok]:
-        """Sudachi tokens of ``text[start:end]`` line by line, with document offsets."""
+        """Sudachi tokens of ``text[start:end]`` with document offsets; every newline becomes a break token."""
         tok = self._tokenizer()
-        for m in _LINE.finditer(text, start, end):
-            line_start = m.start()
-            line = m.group()
-            for off in range(0, len(line), self.MAX_CHUNK):
-                chunk = line[off : off + self.MAX_CHUNK]
-                base = line_start + off
-                for t in tok.tokenize(chunk, self._mode):
-                    yield _Tok(base + t.begin(), base + t.end(), t.surface(), tuple(t.part_of_speech()), t.is_oov())
+        pos = start
+        while pos < end:
+            stop = min(end, pos + self.MAX_CHUNK)
+            if stop < end:  # cut after a newline so no token straddles two chunks
+                nl = text.rfind("\n", pos, stop)
+                stop = nl + 1 if nl > pos else stop
+            for t in tok.tokenize(text[pos:stop], self._mode):
+                surface = t.surface()
+                if "\n" in surface:
+                    yield _Tok(pos + t.begin(), pos + t.end(), "\n", _BREAK, False)
+                else:
+                    yield _Tok(pos + t.begin(), pos + t.end(), surface, self._pos_of(t.part_of_speech_id()), t.is_oov())
+            pos = stop
 
     def find(self, text: str, start: int = 0, end: int | None = None) -> list[NameHit]:
         end = len(text) if end is None else end
         folded = fold(text)
         toks = list(self.tokens(text, start, end))
+        hits = self._sudachi_runs(folded, toks)
+        hits.extend(self._cue_names(folded, toks))
+        hits.extend(self._kana_child_names(folded, start, end))
+        return hits
+
+    # -- names Sudachi knows ---------------------------------------------------------------------------
+    def _sudachi_runs(self, folded: str, toks: list[_Tok]) -> list[NameHit]:
         hits: list[NameHit] = []
-        i = 0
-        n = len(toks)
+        i, n = 0, len(toks)
         while i < n:
             if not toks[i].is_name:
                 i += 1
@@ -163,103 +209,177 @@ class JapaneseNameFinder:
                 or (toks[j + 1].is_space and j + 2 < n and toks[j + 2].is_name and toks[j + 1].end - toks[j + 1].start == 1)
             ):
                 j += 1
+            # an unknown second half of a given name (瑠璃|葉, 凛|空): one kanji glued on, then a boundary
+            if (
+                j + 1 < n
+                and len(toks[j + 1].surface) == 1
+                and _KANJI_KATA.match(toks[j + 1].surface)
+                and toks[j + 1].pos[0] == "名詞"
+                and toks[j + 1].surface not in ROLE_WORDS
+                and (j + 2 >= n or toks[j + 2].pos[0] in ("補助記号", "空白", "改行", "接尾辞", "助詞", "助動詞"))
+                and not any(folded[toks[j + 1].start :].startswith(h) for h in EPONYM_HEADS)
+            ):
+                j += 1
+            if toks[j].is_name and toks[j].pos[3] == "姓" and not _eponym_follows(folded, toks[j].end):
+                j = self._given_name_tail(toks, j)
+            # a given name after a surname Sudachi read as a place or common noun (川崎(地名)　博, ミウラ マサル)
+            b = i - 1
+            if b >= 0 and toks[b].is_space and toks[b].end - toks[b].start == 1:
+                b -= 1
+            if toks[i].pos[3] == "名" and b >= 0 and b < i and self._surname_like(toks[b]):
+                i = b
             run = [t for t in toks[i : j + 1] if not t.is_space]
-            hit = self._score_run(folded, toks, i, j, run)
+            hit = self._score_run(folded, toks[i].start, toks[j].end, run)
             if hit is not None:
                 hits.append(hit)
             i = j + 1
-        hits.extend(self._cue_names(folded, toks))
         return hits
 
-    def _score_run(self, folded: str, toks: list[_Tok], i: int, j: int, run: list[_Tok]) -> NameHit | None:
-        s, e = toks[i].start, toks[j].end
+    @staticmethod
+    def _given_name_tail(toks: list[_Tok], j: int) -> int:
+        """After a surname, an unknown given name of 1-3 kanji that Sudachi cut into odd pieces (心|愛, 颯|真).
+
+        Returns the index of the last token of the name (``j`` when there is no such tail).
+        """
+        n = len(toks)
+        k = j + 1
+        if k < n and toks[k].is_space and toks[k].end - toks[k].start == 1:
+            k += 1
+        first, chars = k, 0
+        while k < n and k - first < 3 and _KANJI_ONLY.match(toks[k].surface) and toks[k].pos[0] in ("名詞", "接頭辞", "副詞"):
+            if toks[k].surface in ROLE_WORDS or toks[k].surface in HONORIFICS:
+                break
+            chars += len(toks[k].surface)
+            k += 1
+        if k == first or chars > 3:
+            return j
+        if k < n and toks[k].pos[0] not in ("空白", "改行", "補助記号", "助詞", "助動詞", "接尾辞") and not toks[k].is_space:
+            return j
+        tail = toks[first:k]
+        if len(tail) == 1 and len(tail[0].surface) >= 2 and len(tail[0].pos) > 2 and tail[0].pos[2] in (
+            "サ変可能", "副詞可能", "サ変形状詞可能", "形状詞可能"
+        ):
+            return j  # 田中 入院, 佐藤 本日: a word, not a given name
+        return k - 1
+
+    @staticmethod
+    def _surname_like(tok: _Tok) -> bool:
+        return (
+            tok.is_name_like
+            and tok.pos[0] == "名詞"
+            and (tok.pos[1] == "固有名詞" or bool(_KATA_ONLY.match(tok.surface)) or tok.oov)
+            and len(tok.surface) <= 6
+        )
+
+    def _score_run(self, folded: str, s: int, e: int, run: list[_Tok]) -> NameHit | None:
         after = folded[e : e + 8]
         if any(after.startswith(h) for h in EPONYM_HEADS):
             return None
-        kinds = {t.pos[3] for t in run}
         surface = folded[s:e]
-        if surface in NOT_NAME_WORDS and not self._has_honorific(folded, e):
+        honorific = self._has_honorific(folded, e)
+        if surface in NOT_NAME_WORDS and not honorific:
             return None
-        if "姓" in kinds and "名" in kinds:
-            score = 0.75
+        names = [t for t in run if t.is_name]
+        kinds = {t.pos[3] for t in names}
+        if len(run) >= 2:
+            score = 0.7
         elif kinds & {"姓", "名"}:
             score = 0.35
         else:  # 人名,一般: mostly foreign names (パーキンソン), needs a cue
             score = 0.25
-        if self._has_honorific(folded, e):
+        if honorific:
             score += 0.45
         if self._has_label(folded, s):
             score += 0.35
+        elif self._isolated(folded, s, e):
+            score += 0.3
         return NameHit(s, e, min(score, 1.0), "sudachi")
 
     @staticmethod
     def _has_honorific(folded: str, end: int) -> bool:
-        after = folded[end : end + 6].lstrip(" ")
-        return any(after.startswith(h) for h in HONORIFICS)
+        after = folded[end : end + 6].lstrip(" )）")
+        return any(after.startswith(h) for h in HONORIFICS) or after.startswith(SELF_INTRO)
 
     @staticmethod
     def _has_label(folded: str, start: int) -> bool:
-        before = folded[max(0, start - 14) : start].rstrip(" :・,、(「")
-        before = regex.sub(r"[:\s]+$", "", before)
+        line_start = folded.rfind("\n", 0, start) + 1
+        before = folded[max(line_start, start - 16) : start]
+        before = before.rstrip(" :・,、(「")
         return any(before.endswith(lbl) for lbl in NAME_LABELS) or before.endswith("の")
 
+    @staticmethod
+    def _isolated(folded: str, start: int, end: int) -> bool:
+        """A name alone on its line, or set off by spaces (a signature: 〇〇病院　長谷川　(03-...))."""
+        before = folded[start - 1] if start > 0 else "\n"
+        after = folded[end] if end < len(folded) else "\n"
+        return before in " \n" and after in " \n(（"
+
+    # -- names Sudachi does not know: cue words alone --------------------------------------------------
     def _cue_names(self, folded: str, toks: list[_Tok]) -> list[NameHit]:
         """Unknown names: name-like tokens directly before a strong honorific or directly after a name label."""
         hits: list[NameHit] = []
         n = len(toks)
         for k, t in enumerate(toks):
             if t.surface in STRONG_HONORIFICS or t.surface.startswith(("様", "さん")):
-                # walk back over name-like tokens (at most 2 words and one space)
-                j = k - 1
-                if j >= 0 and toks[j].is_space:
-                    j -= 1
-                words: list[_Tok] = []
-                while j >= 0 and len(words) < 3:
-                    if toks[j].is_name_like:
-                        words.append(toks[j])
-                        j -= 1
-                    elif toks[j].is_space and words and j - 1 >= 0 and toks[j - 1].is_name_like:
-                        j -= 1
-                    else:
-                        break
-                if words:
-                    s, e = words[-1].start, words[0].end
-                    if len(folded[s:e].replace(" ", "")) <= 8 and not any(
-                        folded[e:].startswith(h) for h in EPONYM_HEADS if h not in STRONG_HONORIFICS
-                    ):
-                        hits.append(NameHit(s, e, 0.6, "honorific"))
+                hit = self._before_honorific(folded, toks, k)
             elif t.surface in NAME_LABELS or (k + 1 < n and (t.surface + toks[k + 1].surface) in NAME_LABELS):
-                hit = self._after_label(folded, toks, k)
-                if hit is not None:
-                    hits.append(hit)
+                hit = self._after_label(folded, toks, k + (0 if t.surface in NAME_LABELS else 1))
+            else:
+                continue
+            if hit is not None:
+                hits.append(hit)
         return hits
 
     @staticmethod
-    def _after_label(folded: str, toks: list[_Tok], k: int) -> NameHit | None:
-        j = k + 1
-        n = len(toks)
-        while j < n and (toks[j].is_space or toks[j].surface in (":", "：", "・") or toks[j].surface in NAME_LABELS):
-            if toks[j].surface in NAME_LABELS and toks[j].surface not in ("Dr", "Dr."):
-                pass
-            j += 1
-        if j >= n or toks[j].start - toks[k].end > 4:
+    def _before_honorific(folded: str, toks: list[_Tok], k: int) -> NameHit | None:
+        j = k - 1
+        if j >= 0 and toks[j].surface in (")", "）"):
+            j -= 1
+        if j >= 0 and toks[j].is_space:
+            j -= 1
+        words: list[_Tok] = []
+        while j >= 0 and len(words) < 4:
+            if toks[j].is_name_like or (words and toks[j].pos[0] in ("接頭辞", "副詞") and _KANJI_ONLY.match(toks[j].surface)):
+                words.append(toks[j])
+                j -= 1
+            elif toks[j].is_space and words and j - 1 >= 0 and toks[j - 1].is_name_like:
+                j -= 1
+            else:
+                break
+        if not words or (j >= 0 and toks[j].surface in ("お", "ご", "御")):  # お隣さん, ご主人様
             return None
-        # only a colon-style label (氏名：, 主治医 ) makes the next word a name without other evidence
+        s, e = words[-1].start, words[0].end
+        if len(folded[s:e].replace(" ", "")) > 8 or any(folded[s:e].endswith(w) for w in ("科", "病院", "医院", "薬局")):
+            return None
+        return NameHit(s, e, 0.6, "honorific")
+
+    @staticmethod
+    def _after_label(folded: str, toks: list[_Tok], k: int) -> NameHit | None:
+        n = len(toks)
+        j = k + 1
+        while j < n and (toks[j].is_space or toks[j].surface in (":", "：", "・") or toks[j].surface in NAME_LABELS):
+            j += 1
+        if j >= n or toks[j].start - toks[k].end > 8:
+            return None
+        # only a colon- or space-separated label (氏名：, 主治医 ) makes the next word a name on its own
         sep = folded[toks[k].end : toks[j].start]
-        if ":" not in sep and " " not in sep:
+        if ":" not in sep and " " not in sep and "・" not in sep and toks[k].surface not in ("Dr.", "Dr"):
             return None
         words: list[_Tok] = []
         m = j
         while m < n and len(words) < 3:
-            if toks[m].is_name_like or (toks[m].is_name):
+            if toks[m].is_name_like:
                 words.append(toks[m])
                 m += 1
             elif toks[m].is_space and words and m + 1 < n and toks[m + 1].is_name_like and toks[m].end - toks[m].start == 1:
                 m += 1
             else:
                 break
-        if not words:
+        # the label alone does not make 循環器内科 a name: one word must be a name, unknown, or a proper noun
+        if not any(w.is_name or w.oov or w.pos[1] == "固有名詞" for w in words):
             return None
+        first_name = next((i for i, w in enumerate(words) if w.is_name or w.oov or w.pos[1] == "固有名詞"), 0)
+        words = words[first_name:]  # 臨床検査技師 田中: the role words before the name are not part of it
         s, e = words[0].start, words[-1].end
         if len(folded[s:e].replace(" ", "")) > 10:
             return None
@@ -267,9 +387,31 @@ class JapaneseNameFinder:
             return None
         return NameHit(s, e, 0.6, "label")
 
+    @staticmethod
+    def _kana_child_names(folded: str, start: int, end: int) -> list[NameHit]:
+        """Hiragana given names before ちゃん/くん/さん (そうたちゃん), which Sudachi often splits apart."""
+        hits = []
+        for m in _KANA_BEFORE_HONORIFIC.finditer(folded, start, end):
+            if m.group() not in KANA_NOT_NAMES:
+                hits.append(NameHit(m.start(), m.end(), 0.6, "kana-honorific"))
+        return hits
 
-_EN_TOKEN = r"(?:[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]{2,}(?=\s[A-Z][a-z])|O'[A-Z][a-z]+|Mc[A-Z][a-z]+|Mac[A-Z][a-z]+)"
-_EN_NAME = rf"{_EN_TOKEN}(?:\s(?:[A-Z]\.\s?)?{_EN_TOKEN}){{0,2}}"
+
+_KANA_BEFORE_HONORIFIC = regex.compile(r"(?<![\p{Hiragana}ー])[\p{Hiragana}ー]{2,5}(?=ちゃん|くん|君|さん|様)")
+KANA_NOT_NAMES = frozenset(
+    {
+        "おばあ", "おじい", "おかあ", "おとう", "おねえ", "おにい", "ばあ", "じい", "かあ", "とう", "ねえ", "にい", "みな",
+        "みなさ", "あか", "おくさ", "おこさ", "おじょう", "おぼっ", "ぼっ", "おまわり", "おいしゃ", "かんごし", "おきゃく",
+        "おかみ", "おやじ", "だんな", "おくさま", "みなさま", "おきゃくさ", "ごくろう", "おつかれ", "おだいじに", "ありがとう",
+        "すみません", "ください", "ちゃん", "いただき", "よろしく", "おねが", "ごめん", "ちゃ", "では", "には", "とは",
+    }
+)
+"""Hiragana words before さん/ちゃん that are not names (おばあちゃん, みなさん, お疲れさま)."""
+
+
+_EN_TOKEN = r"(?:O'[A-Z][a-z]+|Mc[A-Z][a-z]+|Mac[A-Z][a-z]+|[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]{2,}(?=[ ][A-Z][a-z]))"
+_EN_PARTICLE = r"(?:(?:de|van|von|der|den|da|di|del|della|la|le|du|bin|ibn|al|el|ter)[ ])"
+_EN_NAME = rf"{_EN_TOKEN}(?:[ ](?:[A-Z]\.[ ]?)?{_EN_PARTICLE}{{0,2}}{_EN_TOKEN}){{0,2}}"  # one line only: names never wrap
 _TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Nurse|Sister)"
 _EN_LABELS = (
     r"(?i:patient(?:'s)?\s?name|patient|name|pt|attending(?:\sphysician)?|physician|provider|surgeon|nurse|rn|"
@@ -303,6 +445,9 @@ EN_STOP = frozenset(
         "Yesterday", "Tomorrow", "Morning", "Evening", "Night", "Afternoon", "Continue", "Start", "Stop", "Take",
         "Reviewed", "Verified", "Ordered", "Dictated", "Seen", "Examined", "Prescriber", "Prescribed", "Author",
         "Caregiver", "Partner", "Friend", "Next", "Kin", "Will", "Should", "Please", "Call", "Return", "Home",
+        "Ns", "NS", "Ph", "Portal", "Safety", "Information", "Status", "Identifier", "Advocate",
+        "Here", "Not", "Sure", "Going", "Feeling", "Calling", "Writing", "Sorry", "Glad", "Happy", "Concerned", "Worried",
+        "Japanese", "English", "Chinese", "American", "Canadian", "British", "National", "Resident",
     }
 )
 """Capitalised words that follow the same cues but are not names (headers, weekdays, roles)."""
@@ -320,12 +465,16 @@ EN_EPONYM_HEADS = regex.compile(
 _EN_CUES = (
     ("title", rf"(?<=(?<![A-Za-z]){_TITLES}\.?\s?){_EN_NAME}", 0.85),
     ("label", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?){_EN_NAME}", 0.8),
-    ("signed", rf"(?<=(?<![A-Za-z])(?i:electronically\ssigned\sby|signed\sby|dictated\sby|seen\sby|examined\sby|referred\sby|verified\sby|reviewed\sby|ordered\sby|prescribed\sby|cc)\s){_EN_NAME}", 0.8),
+    ("patient", rf"(?<=(?<![A-Za-z])(?:Pt|Patient|patient)\s){_EN_NAME}", 0.7),
+    ("signed", rf"(?<=(?<![A-Za-z])(?i:electronically\ssigned\sby|signed\sby|dictated\sby|seen\sby|examined\sby|referred\sby|verified\sby|reviewed\sby|ordered\sby|prescribed\sby|counseled\sby|cc)\s){_EN_NAME}", 0.8),
     ("credential", rf"{_EN_NAME}(?=,?\s{_CREDENTIALS}(?![A-Za-z]))", 0.8),
-    ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}),?\s(?:is\s|was\s|named\s)?){_EN_NAME}", 0.7),
-    ("narrative", rf"(?<![A-Za-z.]\s|[a-z,]\s){_EN_NAME}(?=\s(?:is|was)\s(?:a|an)\s[0-9]|,\s(?:a|an)\s[0-9]|\s\([0-9]{{1,3}}\s?(?:y|yo|M|F)\b|\s(?:presented|presents|was\sadmitted|reports|is\sa\s))", 0.7),
-    ("honorific", rf"{_EN_NAME}(?=\s?(?:様|さん|殿|氏|先生|君|ちゃん))", 0.85),
-    ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字)\s?[:]?\s?){_EN_NAME}", 0.8),
+    ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS})\s?[:,]?\s(?:is\s|was\s|named\s)?){_EN_NAME}", 0.7),
+    ("self", rf"(?<=(?<![A-Za-z])(?i:this\sis|my\sname\sis|i\sam|i'm|name\sis)\s){_EN_NAME}", 0.7),
+    ("signoff", rf"(?<=(?<![A-Za-z])(?:Thanks|Thank\syou|Sincerely|Regards|Best\sregards|Kind\sregards|Best|Cheers|Respectfully|Warmly),?\s{{0,3}}){_EN_NAME}(?=\s*$|\s*\n|,)", 0.75),
+    ("about", rf"(?<=(?<![A-Za-z])(?:note|letter|summary|report|referral|consult|consultation|visit|request|record|chart)\s(?:for|on|regarding|re:?)\s){_EN_NAME}", 0.7),
+    ("narrative", rf"(?<![A-Za-z.]\s|[a-z,]\s){_EN_NAME}(?=\s(?:is|was)\s(?:a|an)\s[0-9]|,\s(?:a|an)\s[0-9]|,\s[0-9]{{1,3}}(?:-|\s)?(?:year|yr|y/?o|yo|[MF]\b)|\s\([0-9]{{1,3}}\s?(?:y|yo|M|F)\b|\s(?:presented|presents|was\sadmitted|reports|is\sa\s))", 0.7),
+    ("honorific", rf"{_EN_NAME}(?=[)）]?\s?(?:様|さん|殿|氏|先生|君|ちゃん))", 0.85),
+    ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字|夫|妻|長男|長女|家族|連絡先)\s?[:・]?\s?){_EN_NAME}", 0.8),
 )
 
 

@@ -18,6 +18,7 @@ class EmailRecognizer(MedPatternRecognizer):
     """
 
     ENTITY = "EMAIL_ADDRESS"
+    TRIGGER = r"@"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "email",
@@ -73,6 +74,7 @@ class PersonalUrlRecognizer(MedPatternRecognizer):
     """
 
     ENTITY = "URL"
+    TRIGGER = r"https?://|www\\."
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("url", r"(?<![A-Za-z0-9@/])(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'*+,;=%]+(?<![.,;:!?'\]])", 0.85),
     ]

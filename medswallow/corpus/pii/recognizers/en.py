@@ -5,10 +5,16 @@ from __future__ import annotations
 from typing import ClassVar
 
 from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
-from medswallow.corpus.pii.recognizers.ja import _MONTHS, DATE_CONTEXT, DATE_NEGATIVE, valid_month_day
+from medswallow.corpus.pii.recognizers.ja import (
+    _MONTHS,
+    DATE_CONTEXT,
+    DATE_NEGATIVE,
+    DATE_NEGATIVE_AFTER,
+    valid_month_day,
+)
 from medswallow.corpus.pii.text import digits_only
 
-_SEP = r"\s?[:#]?\s?"
+_SEP = r"(?:\s?[:#=]\s?|\s(?:is|was|of|number)\s(?:[:#]\s?)?|\s)"
 _EXT = r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,5})?"
 
 
@@ -41,6 +47,7 @@ class UsSsnRecognizer(MedPatternRecognizer):
 
     ENTITY = "US_SSN"
     LANGUAGE = "any"
+    TRIGGER = r"[0-9]{3}-[0-9]{2}-[0-9]{4}|(?i:ssn|social security)"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("hyphenated", r"(?<![0-9\-])[0-9]{3}-[0-9]{2}-[0-9]{4}(?![0-9]|-[0-9])", 0.6),
         ("labelled", r"(?<=(?i:ssn|social security(?: number| no\.?| #)?)" + _SEP + r")[0-9]{9}(?![0-9])", 0.85),
@@ -62,6 +69,7 @@ class EnMedicalRecordNumberRecognizer(MedPatternRecognizer):
 
     ENTITY = "MEDICAL_RECORD_NUMBER"
     LANGUAGE = "any"
+    TRIGGER = r"(?i:mrn|record|patient id|pt id|acc(?:oun)?t|encounter|chart|hospital|visit)"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "labelled",
@@ -80,6 +88,7 @@ class HealthPlanIdRecognizer(MedPatternRecognizer):
 
     ENTITY = "HEALTH_PLAN_ID"
     LANGUAGE = "any"
+    TRIGGER = r"(?i:member|subscriber|policy|group|medicaid|medicare|mbi|insurance|plan id|beneficiary)"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "labelled",
@@ -88,7 +97,7 @@ class HealthPlanIdRecognizer(MedPatternRecognizer):
             r"insurance(?: id| number| no\.?| #)|plan id|beneficiary(?: id| number)?)"
             + _SEP
             + r")[A-Z0-9][A-Z0-9\-]{4,19}(?![0-9A-Za-z])",
-            0.85,
+            0.9,  # above the generic 'ID' label of record numbers: 'Member ID' is a plan ID
         ),
     ]
 
@@ -112,6 +121,7 @@ class EnDateRecognizer(MedPatternRecognizer):
     ]
     CONTEXT = DATE_CONTEXT
     NEGATIVE_CONTEXT = DATE_NEGATIVE
+    NEGATIVE_AFTER = DATE_NEGATIVE_AFTER
     CONTEXT_WINDOW = (20, 6)
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -130,6 +140,7 @@ class EnAgeRecognizer(MedPatternRecognizer):
 
     ENTITY = "AGE"
     LANGUAGE = "en"
+    TRIGGER = r"(?i:year|yr|y/o|yo|y\.o\.|age)"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "years_old",
@@ -155,6 +166,7 @@ class EnStreetAddressRecognizer(MedPatternRecognizer):
 
     ENTITY = "LOCATION"
     LANGUAGE = "en"
+    TRIGGER = r"[0-9] [A-Z]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "street",
@@ -173,6 +185,7 @@ class UsZipCodeRecognizer(MedPatternRecognizer):
 
     ENTITY = "US_ZIP_CODE"
     LANGUAGE = "any"
+    TRIGGER = r"(?i:zip|postal)"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("labelled", r"(?<=(?i:zip(?: code)?|postal code)" + _SEP + r")[0-9]{5}(?:-[0-9]{4})?(?![0-9])", 0.85),
     ]

@@ -36,6 +36,7 @@ class JpPhoneRecognizer(MedPatternRecognizer):
         ("separated", _NB + r"0[0-9]{1,4}[-ー\s][0-9]{1,4}[-ー\s][0-9]{3,4}" + _NA + _EXT, 0.7),
         ("parenthesised", _NB + r"(?:\(0[0-9]{1,4}\)\s?[0-9]{1,4}[-ー]?[0-9]{4}|0[0-9]{1,4}\([0-9]{1,4}\)[0-9]{4})" + _NA + _EXT, 0.7),
         ("international", r"(?<![0-9A-Za-z])\+81[-\s]?(?:\(0\))?[0-9]{1,4}[-\s]?[0-9]{1,4}[-\s]?[0-9]{3,4}" + _NA + _EXT, 0.8),
+        ("mobile_contiguous", _NB + r"0[789]0[0-9]{8}" + _NA, 0.6),
         ("contiguous", _NB + r"0[0-9]{9,10}" + _NA + _EXT, 0.3),
     ]
     CONTEXT: ClassVar[list[str]] = ["電話", "tel", "携帯", "連絡先", "自宅", "fax", "ファックス", "ファクス", "phone", "内線"]
@@ -60,6 +61,7 @@ class JpPostalCodeRecognizer(MedPatternRecognizer):
 
     ENTITY = "JP_POSTAL_CODE"
     LANGUAGE = "ja"
+    TRIGGER = r"〒|郵便番号"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("mark", r"〒\s?[0-9]{3}-?[0-9]{4}" + _NA, 0.9),
         ("label", r"(?<=郵便番号" + _SEP + r")[0-9]{3}-?[0-9]{4}" + _NA, 0.85),
@@ -83,6 +85,7 @@ class JpMyNumberRecognizer(MedPatternRecognizer):
     ]
     CONTEXT: ClassVar[list[str]] = ["マイナンバー", "個人番号", "my number", "individual number"]
     NEGATIVE_CONTEXT: ClassVar[list[str]] = ["lot", "ロット", "jan", "検体番号"]
+    CONTEXT_WINDOW = (16, 0)
 
     def rescore(self, match: str, score: float) -> float:
         return 0.85 if my_number_ok(match) else score
@@ -99,11 +102,12 @@ class JpInsuranceNumberRecognizer(MedPatternRecognizer):
 
     ENTITY = "JP_INSURANCE_NUMBER"
     LANGUAGE = "any"
+    TRIGGER = r"保険者|記号|受給者|公費|枝番|保険証"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("insurer", r"(?<=保険者番号" + _SEP + r")[0-9]{6}(?:[0-9]{2})?" + _NA, 0.75),
         (
             "symbol_number",
-            r"(?<=記号\s?[・･/]\s?番号" + _SEP + r")[0-9A-Za-z\-]{1,12}\s?[・･/,、]\s?[0-9\-]{1,12}" + _NA,
+            r"(?<=記号\s?[・･/]\s?番号" + _SEP + r")(?:[\p{Han}\p{Hiragana}\p{Katakana}]{1,4}\s?)?[0-9A-Za-z\-]{1,12}\s?[・･/,、]\s?[0-9\-]{1,12}" + _NA,
             0.85,
         ),
         ("symbol", r"(?<=記号" + _SEP + r")(?:[\p{Han}\p{Hiragana}\p{Katakana}]{1,4}\s?)?[0-9A-Za-z][0-9A-Za-z\-]{0,11}" + _NA, 0.85),
@@ -132,10 +136,11 @@ class JpMedicalRecordNumberRecognizer(MedPatternRecognizer):
 
     ENTITY = "MEDICAL_RECORD_NUMBER"
     LANGUAGE = "any"
+    TRIGGER = r"ID|患者番号|カルテ|診察券|病歴番号|登録番号|受付番号"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "labelled",
-            r"(?<=(?:患者\s?ID|患者番号|カルテ\s?(?:番号|No\.?|ID)|診察券\s?(?:番号|No\.?)|ID\s?No\.?|(?<![A-Za-z])ID|病歴番号|登録番号|受付番号)"
+            r"(?<=(?:患者\s?ID|患者番号|カルテ\s?(?:番号|No\.?|ID)|診察券\s?(?:番号|No\.?)|ID\s?No\.?|(?<![A-Za-z])ID(?=\s?[:#]|\s?No)|病歴番号|登録番号|受付番号)"
             + _SEP
             + r")[A-Za-z]{0,3}-?[0-9][0-9A-Za-z\-]{2,15}"
             + _NA,
@@ -159,10 +164,13 @@ DATE_CONTEXT = [
 """Words that tie a date to a person (birth, admission, surgery, discharge, death, visit)."""
 
 DATE_NEGATIVE = [
-    "使用期限", "有効期限", "期限", "lot", "ロット", "exp", "製造", "改訂", "改定", "発行", "発売", "承認", "公開",
-    "accessed", "published", "revised", "updated", "版", "edition", "version", "ver.",
+    "使用期限", "有効期限", "期限", "lot", "ロット", "exp", "製造", "改訂", "改定", "発売", "承認", "公開",
+    "accessed", "published", "revised", "updated", "version", "ver.",
 ]
-"""Words that make a date not about a person (lot expiry, publication, revision of a guideline)."""
+"""Words before a date that make it not about a person (lot expiry, publication, revision of a guideline)."""
+
+DATE_NEGATIVE_AFTER = ["版", "改訂", "改定", "発行", "公開", "発売", "edition", "version", "guideline"]
+"""Words right after a date that make it a document's date (2019年3月版, 2021年改訂)."""
 
 
 def valid_month_day(month: int, day: int) -> bool:
@@ -211,6 +219,7 @@ class JpDateRecognizer(MedPatternRecognizer):
     ]
     CONTEXT = DATE_CONTEXT
     NEGATIVE_CONTEXT = DATE_NEGATIVE
+    NEGATIVE_AFTER = DATE_NEGATIVE_AFTER
     CONTEXT_WINDOW = (14, 6)
 
     def validate_result(self, pattern_text: str) -> bool | None:
@@ -239,11 +248,13 @@ class JpShortDateRecognizer(MedPatternRecognizer):
 
     ENTITY = "DATE_TIME"
     LANGUAGE = "ja"
+    TRIGGER = r"[0-9]/[0-9]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("slash_month_day", r"(?<![0-9/.\-])(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\s?錠|\s?量)", 0.15),
     ]
     CONTEXT: ClassVar[list[str]] = ["入院", "退院", "手術", "受診", "来院", "発症", "初診", "再診", "予約", "転院", "死亡", "術日", "施行日"]
     NEGATIVE_CONTEXT = DATE_NEGATIVE
+    NEGATIVE_AFTER = DATE_NEGATIVE_AFTER
     CONTEXT_WINDOW = (5, 3)
 
 
@@ -252,6 +263,7 @@ class JpAgeRecognizer(MedPatternRecognizer):
 
     ENTITY = "AGE"
     LANGUAGE = "any"
+    TRIGGER = r"歳|才|年齢"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("years", r"(?<![0-9.])(?:9[0-9]|1[0-2][0-9])\s?(?:歳|才)代?", 0.85),
         ("label", r"(?<=年齢" + _SEP + r")(?:9[0-9]|1[0-2][0-9])(?![0-9.])", 0.85),
@@ -267,7 +279,7 @@ _STREET = (
     rf"{_NUM}\s?(?:丁目|番地?|号|-|の)(?:\s?{_NUM}\s?(?:丁目|番地?|号|-|の)?){{0,3}}"
 )
 _BUILDING = (
-    r"(?:\s?[\p{Han}\p{Katakana}ーA-Za-z]{1,14}?\s?(?:[0-9]{1,4}\s?号室|[0-9]{1,4}(?=[\s、。,)]|$)|[A-Z]?-?[0-9]{1,4}号室))?"
+    r"(?:\s?[\p{Han}\p{Katakana}\p{Hiragana}ーA-Za-z]{1,14}?\s?(?:[0-9]{1,4}\s?号室|[0-9]{1,4}(?=[\s、。,.)]|$)|[A-Z]?-?[0-9]{1,4}号室))?"
 )
 _ADDR_LABEL = r"(?<=住所|現住所|自宅|居住地|在住|住まい|所在地|連絡先|送付先|:|\s|^|[、,(「])"
 
@@ -283,6 +295,7 @@ class JpAddressRecognizer(MedPatternRecognizer):
 
     ENTITY = "LOCATION"
     LANGUAGE = "ja"
+    TRIGGER = r"[市区郡町村]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("street", rf"{_ADDR_LABEL}(?:{_PREF}?\s?{_MUNI}|{_PREF}\s?{_KANA_MUNI})\s?{_STREET}{_BUILDING}", 0.75),
         ("municipality", rf"{_ADDR_LABEL}{_PREF}?\s?(?:{_MUNI}|{_KANA_MUNI})(?=在住|に住|在|へ転居|から転居)", 0.6),

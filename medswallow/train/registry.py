@@ -20,6 +20,8 @@ from medswallow.errors import UserError, did_you_mean
 RECIPE_KINDS: dict[str, str] = {
     "cpt": "medswallow.train.cpt",
     "sft": "medswallow.train.sft",
+    "dpo": "medswallow.train.dpo",
+    "grpo": "medswallow.train.grpo",
 }
 
 

@@ -1,0 +1,1 @@
+"""Exact and near-duplicate removal: MinHash signatures per document, then memory-bounded LSH clustering."""

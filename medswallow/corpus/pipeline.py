@@ -1,0 +1,304 @@
+"""Runs a recipe: plan -> process units -> select (dedup + mixture) -> write shards -> manifest and card.
+
+Steps say what to do; executors say where it runs. The three parallel stages are datatrove pipelines of
+one picklable step each, run by datatrove's ``LocalPipelineExecutor`` (worker processes) or
+``RayPipelineExecutor`` (a Ray cluster). Their completion files make a rerun skip finished tasks, and every
+step writes its files atomically, so a build killed at any point resumes without redoing or duplicating
+finished work, and ends with the same bytes as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import threading
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from medswallow.console import console, progress
+from medswallow.corpus.layout import Layout, read_json, write_json
+from medswallow.errors import UserError, require
+
+PLAN_VERSION = 1
+OWNED = ("data", "rejected", ".work", "manifest.json", "README.md")
+
+
+def quiet_datatrove() -> None:
+    """datatrove logs every task to stderr; the build shows its own progress bars and summary instead."""
+    from loguru import logger
+
+    logger.disable("datatrove")
+
+
+# ---------------------------------------------------------------------------------------------- plan
+
+
+def _fingerprint(units: list[dict[str, Any]]) -> list[list[Any]]:
+    out = []
+    for u in units:
+        p = Path(u["path"])
+        st = p.stat() if p.exists() else None
+        out.append([u["source"], u["rel"], u["part"], st.st_size if st else -1, st.st_mtime_ns if st else -1])
+    return out
+
+
+def plan_build(recipe: Any, layout: Layout, overwrite: bool) -> list[dict[str, Any]]:
+    """Expand sources into units, check a previous build in OUT, build the benchmark index; write the plan."""
+    from medswallow.corpus.sources import make_reader
+
+    if any(recipe.pii_mode(s) != "off" for s in recipe.sources):
+        from medswallow.corpus.redact import check_engine
+
+        check_engine()
+    units: list[dict[str, Any]] = []
+    for s in recipe.sources:
+        for u in make_reader(s, recipe.base_dir, recipe).units():
+            units.append(u.to_dict())
+    plan = {"version": PLAN_VERSION, "recipe_hash": recipe.data_hash(), "units": _fingerprint(units)}
+    _check_out_dir(layout, plan, overwrite)
+    if not layout.plan.exists():
+        write_json(layout.units, units)
+        if recipe.decontamination.enabled and recipe.decontamination.benchmarks:
+            from medswallow.corpus.decontam import build_index
+
+            with console.status("indexing benchmark items for decontamination"):
+                build_index(recipe.decontamination, recipe.base_dir).save(layout.decontam_index)
+        write_json(layout.plan, plan)  # last: its presence means the plan is complete
+    return units
+
+
+def _check_out_dir(layout: Layout, plan: dict[str, Any], overwrite: bool) -> None:
+    out = layout.out
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory")
+    if overwrite and out.exists():
+        for name in OWNED:
+            target = out / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+    if layout.plan.exists():
+        old = read_json(layout.plan)
+        if old.get("recipe_hash") != plan["recipe_hash"]:
+            raise UserError(
+                f"{out} holds a build of a different recipe (hash {old.get('recipe_hash')}, now {plan['recipe_hash']}); "
+                "pass --overwrite to replace it, or choose another output directory"
+            )
+        if old != plan:
+            raise UserError(
+                f"{out}: the input files changed since this build started, so it cannot be resumed; "
+                "pass --overwrite to start over"
+            )
+        return
+    leftovers = [p.name for p in out.iterdir()] if out.exists() else []
+    if leftovers:
+        raise UserError(
+            f"{out} is not empty and holds no build to resume ({', '.join(sorted(leftovers)[:5])}); "
+            "choose an empty or new directory, or pass --overwrite"
+        )
+    layout.work.mkdir(parents=True, exist_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------- steps
+
+
+class _Step:
+    """A datatrove pipeline entry: ``step(data, rank, world_size)``; picklable, heavy state built lazily."""
+
+    stage = "step"
+
+    def __init__(self, recipe: Any, out: str) -> None:
+        self.recipe = recipe
+        self.out = out
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        quiet_datatrove()
+
+    def __call__(self, data: Any, rank: int = 0, world_size: int = 1) -> None:
+        quiet_datatrove()
+        layout = Layout(Path(self.out))
+        err = layout.error_file(self.stage, rank)
+        try:
+            self.run(layout, rank)
+        except Exception:
+            err.parent.mkdir(parents=True, exist_ok=True)
+            err.write_text(traceback.format_exc(), encoding="utf-8")
+            raise
+        err.unlink(missing_ok=True)
+
+    def run(self, layout: Layout, rank: int) -> None:
+        """Do the work of task ``rank``."""
+
+    def __repr__(self) -> str:  # datatrove prints steps in its executor.json
+        return f"medswallow.corpus {self.stage}"
+
+
+@functools.lru_cache(maxsize=2)
+def _units(path: str) -> list[dict[str, Any]]:
+    return read_json(Path(path))  # type: ignore[no-any-return]
+
+
+class ProcessStep(_Step):
+    stage = "process"
+
+    def run(self, layout: Layout, rank: int) -> None:
+        from medswallow.corpus.process import process_unit
+        from medswallow.corpus.sources.base import Unit
+
+        unit = Unit(**_units(str(layout.units))[rank])
+        process_unit(self.recipe, layout, rank, unit)
+
+
+class SelectStep(_Step):
+    stage = "select"
+
+    def run(self, layout: Layout, rank: int) -> None:
+        from medswallow.corpus.select import select
+
+        select(self.recipe, layout, _units(str(layout.units)))
+
+
+class WriteStep(_Step):
+    stage = "write"
+
+    def run(self, layout: Layout, rank: int) -> None:
+        from medswallow.corpus.shards import write_shard
+
+        groups = read_json(layout.shards_plan)["shards"]
+        write_shard(self.recipe, layout, rank, groups[rank])
+
+
+# ---------------------------------------------------------------------------------------------- executors
+
+
+class Runner:
+    """Runs one stage's tasks on the recipe's executor, with a progress bar and a clear failure message."""
+
+    def __init__(self, kind: str, workers: int, recipe: Any, show_progress: bool = True) -> None:
+        self.kind = kind
+        self.workers = workers
+        self.recipe = recipe
+        self.show_progress = show_progress
+        self._ray_started = False
+
+    def run(self, step: _Step, tasks: int, label: str, layout: Layout) -> None:
+        logs = layout.logs(step.stage)
+        executor = self._executor(step, tasks, logs)
+        done = _count_completions(logs)
+        with progress(disable=not self.show_progress) as bar:
+            task = bar.add_task(label, total=tasks, completed=done)
+            stop = threading.Event()
+            watcher = threading.Thread(target=_watch, args=(logs, bar, task, stop), daemon=True)
+            watcher.start()
+            try:
+                executor.run()
+            except Exception as exc:
+                stop.set()
+                self._fail(step.stage, layout, tasks, exc)
+            finally:
+                stop.set()
+                watcher.join()
+                bar.update(task, completed=_count_completions(logs))
+        if _count_completions(logs) < tasks:
+            self._fail(step.stage, layout, tasks, None)
+
+    def _executor(self, step: _Step, tasks: int, logs: Path) -> Any:
+        quiet_datatrove()
+        if self.kind == "ray":
+            self._start_ray()
+            from datatrove.executor import RayPipelineExecutor
+
+            ex = self.recipe.executor
+            return RayPipelineExecutor(
+                pipeline=[step], tasks=tasks, workers=min(self.workers, tasks), logging_dir=str(logs),
+                cpus_per_task=ex.cpus_per_task, mem_per_cpu_gb=ex.mem_per_task_gb / ex.cpus_per_task,
+            )
+        from datatrove.executor import LocalPipelineExecutor
+
+        return LocalPipelineExecutor(
+            pipeline=[step], tasks=tasks, workers=min(self.workers, tasks), logging_dir=str(logs), start_method="forkserver"
+        )
+
+    def _start_ray(self) -> None:
+        ray = require("ray", "corpus")
+        if ray.is_initialized():
+            return
+        address = self.recipe.executor.ray_address
+        with console.status("starting Ray" if not address else f"joining Ray cluster at {address}"):
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
+        self._ray_started = True
+
+    def close(self) -> None:
+        if self._ray_started:
+            import ray
+
+            ray.shutdown()
+
+    def _fail(self, stage: str, layout: Layout, tasks: int, exc: BaseException | None) -> None:
+        errors = sorted((layout.work / "errors").glob(f"{stage}-*.txt"))
+        where = ""
+        if errors:
+            last = errors[0].read_text(encoding="utf-8").strip().splitlines()[-1][:300]
+            where = f": {last}\n  full traceback: {errors[0]}"
+        elif exc is not None:
+            where = f": {type(exc).__name__}: {str(exc)[:300]}"
+        raise UserError(
+            f"the {stage} stage did not finish ({_count_completions(layout.logs(stage))}/{tasks} tasks){where}\n"
+            "  finished work is kept: fix the cause and run the same command again to resume"
+        )
+
+
+def _count_completions(logs: Path) -> int:
+    d = logs / "completions"
+    return sum(1 for _ in d.iterdir()) if d.is_dir() else 0
+
+
+def _watch(logs: Path, bar: Any, task: Any, stop: threading.Event) -> None:
+    while not stop.wait(0.25):
+        bar.update(task, completed=_count_completions(logs))
+
+
+# ---------------------------------------------------------------------------------------------- build
+
+
+def build(
+    recipe: Any,
+    out: Path,
+    workers: int | None = None,
+    executor: str | None = None,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    on_plan: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> dict[str, Any]:
+    """Build the mixture of ``recipe`` into ``out``; returns the manifest. Resumes a previous run in ``out``."""
+    require("datatrove", "corpus")
+    require("pyarrow", "corpus")
+    from medswallow.corpus.manifest import write_outputs
+
+    quiet_datatrove()
+    layout = Layout(out.resolve())
+    units = plan_build(recipe, layout, overwrite)
+    if not units:
+        raise UserError("the recipe's sources match no input")
+    if on_plan:
+        on_plan(units)
+    kind = executor or recipe.executor.kind
+    n_workers = workers or recipe.executor.workers or os.cpu_count() or 1
+    runner = Runner(kind, n_workers, recipe, show_progress)
+    out_str = str(layout.out)
+    try:
+        runner.run(ProcessStep(recipe, out_str), len(units), "process units", layout)
+        runner.run(SelectStep(recipe, out_str), 1, "dedup + mixture", layout)
+        shards = len(read_json(layout.shards_plan)["shards"])
+        runner.run(WriteStep(recipe, out_str), shards, "write shards", layout)
+    finally:
+        runner.close()
+    return write_outputs(recipe, layout, units)

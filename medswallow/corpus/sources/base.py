@@ -1,0 +1,237 @@
+"""What every source reader shares: units of work, record ids, quarantine records, safe file reading.
+
+A reader turns one :class:`Unit` (a file, or a shard of a dataset) into :class:`~medswallow.records.Document`
+objects, and every record it cannot use into a quarantined :class:`~medswallow.records.Rejected` with the
+reason. It never raises for bad data: a broken file becomes one quarantined record naming where reading
+stopped, so kept + dropped + quarantined = read holds for every source.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from medswallow.errors import UserError
+from medswallow.records import Document, Rejected
+
+# Japanese encodings tried after UTF-8; charset-normalizer picks among them (a wider search mistakes
+# EUC-JP for Big5). CP932 is Shift_JIS plus the Windows/NEC extensions (①, ㈱), so it decodes both.
+JA_ENCODINGS = ["cp932", "euc_jp", "iso2022_jp", "utf_16"]
+SNIFF_BYTES = 256 * 1024
+
+Item = Document | Rejected
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """One unit of parallel work: a file (or a shard of a dataset) of one source."""
+
+    source: str
+    path: str  # absolute path, or a dataset id
+    rel: str  # how ids and messages name it (relative to the recipe)
+    part: int = 0
+    parts: int = 1
+    origin: str = ""  # for derived sources (synthetic QA): the source whose unit this reads
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "path": self.path, "rel": self.rel,
+            "part": self.part, "parts": self.parts, "origin": self.origin,
+        }
+
+
+class SourceReader(ABC):
+    """Base of the readers: expands ``paths`` into units; subclasses implement :meth:`read`."""
+
+    #: file name endings a glob of this source keeps (empty: everything)
+    suffixes: tuple[str, ...] = ()
+
+    def __init__(self, cfg: Any, base_dir: Path) -> None:
+        self.cfg = cfg
+        self.base_dir = Path(base_dir)
+
+    # -- units ------------------------------------------------------------------------------------
+
+    def units(self) -> list[Unit]:
+        """One unit per file matched by ``paths`` (sorted, so the order never depends on the filesystem)."""
+        files: list[Path] = []
+        for pattern in self.cfg.paths:
+            full = pattern if Path(pattern).is_absolute() else str(self.base_dir / pattern)
+            matched = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
+            if self.suffixes:
+                matched = [p for p in matched if p.name.lower().endswith(self.suffixes)] or matched
+            if not matched:
+                raise UserError(
+                    f"source '{self.cfg.name}': no file matches '{pattern}' (paths are relative to {self.base_dir})"
+                )
+            files.extend(matched)
+        seen: set[Path] = set()
+        units = []
+        for f in files:
+            if f in seen:
+                continue
+            seen.add(f)
+            units.append(Unit(self.cfg.name, str(f.resolve()), self.relpath(f)))
+        return units
+
+    def relpath(self, path: Path) -> str:
+        try:
+            return path.resolve().relative_to(self.base_dir.resolve()).as_posix()
+        except ValueError:
+            return path.name
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def read(self, unit: Unit) -> Iterator[Item]:
+        """Documents and quarantined records of one unit, in file order."""
+
+    def document(self, local_id: str, text: str, unit: Unit, **meta: Any) -> Document:
+        return Document(
+            id=f"{self.cfg.name}:{local_id}",
+            text=text,
+            source=self.cfg.name,
+            meta={"file": unit.rel, **{k: v for k, v in meta.items() if v is not None}},
+        )
+
+    def quarantine(self, local_id: str, reason: str, unit: Unit, detail: str = "", **meta: Any) -> Rejected:
+        """A record that could not be read; never carries the raw text (it may hold PII)."""
+        return Rejected(
+            id=f"{self.cfg.name}:{local_id}",
+            source=self.cfg.name,
+            stage="read",
+            reason=reason,
+            kind="quarantined",
+            detail=detail[:300],
+            meta={"file": unit.rel, **meta},
+        )
+
+    @property
+    def max_record_bytes(self) -> int:
+        return int(self.cfg.max_record_mb * 1024 * 1024)
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def open_binary(path: str) -> IO[bytes]:
+    """Open a file for reading bytes; ``.gz`` files are decompressed on the fly."""
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+# Errors a truncated or corrupt compressed stream raises while reading.
+STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, OSError)
+
+
+def looks_binary(sample: bytes) -> bool:
+    """NUL bytes (outside UTF-16) or many control bytes: not text."""
+    if not sample:
+        return False
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return False
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample[:4096] if b < 9 or 13 < b < 32)
+    return control > 0.05 * min(len(sample), 4096)
+
+
+def detect_encoding(sample: bytes, declared: str = "auto") -> str | None:
+    """The codec for ``sample``: the declared one, UTF-8, or a Japanese encoding found by charset-normalizer."""
+    if declared != "auto":
+        return declared
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    cut = _cut_at_char_boundary(sample)
+    try:
+        cut.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(cut, cp_isolation=JA_ENCODINGS).best()
+    if best is None:
+        best = from_bytes(cut).best()
+    if best is None:
+        return None
+    enc = str(best.encoding)
+    # Shift_JIS text often uses the Windows extensions: decode with their superset.
+    return "cp932" if enc in ("shift_jis", "sjis") else enc
+
+
+def _cut_at_char_boundary(sample: bytes) -> bytes:
+    """Trim a sniffed prefix at its last newline so a multi-byte character is not cut in half."""
+    if len(sample) < SNIFF_BYTES:
+        return sample
+    nl = sample.rfind(b"\n")
+    return sample[: nl + 1] if nl > 0 else sample
+
+
+def read_text_file(path: str, declared: str, max_bytes: int) -> tuple[str | None, str]:
+    """The whole file as text, or ``(None, reason)``: empty, too large, binary, undecodable, truncated."""
+    try:
+        with open_binary(path) as f:
+            data = f.read(max_bytes + 1)
+    except STREAM_ERRORS as exc:
+        return None, f"unreadable:{type(exc).__name__}"
+    if not data.strip():
+        return None, "empty_file"
+    if len(data) > max_bytes:
+        return None, "record_too_large"
+    if looks_binary(data[:SNIFF_BYTES]):
+        return None, "binary_file"
+    enc = detect_encoding(data[:SNIFF_BYTES], declared)
+    if enc is None:
+        return None, "unknown_encoding"
+    try:
+        return data.decode(enc), enc
+    except (UnicodeDecodeError, LookupError):
+        return None, f"undecodable:{enc}"
+
+
+def iter_lines(f: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None]]:
+    """``(line_number, bytes)`` per line; a line longer than ``max_bytes`` yields ``None`` and is skipped
+    without ever being held in memory whole."""
+    n = 0
+    while True:
+        line = f.readline(max_bytes + 1)
+        if not line:
+            return
+        n += 1
+        if len(line) > max_bytes and not line.endswith(b"\n"):
+            while True:  # drain the rest of the oversized line in bounded chunks
+                rest = f.readline(1024 * 1024)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield n, None
+            continue
+        yield n, line
+
+
+def sniff(path: str) -> tuple[bytes, str | None]:
+    """The first bytes of a file (decompressed) and an error reason if it cannot be read at all."""
+    try:
+        with open_binary(path) as f:
+            return f.read(SNIFF_BYTES), None
+    except STREAM_ERRORS as exc:
+        return b"", f"unreadable:{type(exc).__name__}"
+
+
+def decode_line(raw: bytes, encoding: str) -> str:
+    text = raw.decode(encoding)
+    return text.rstrip("\r\n")
+
+
+def text_stream(f: IO[bytes], encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(f, encoding=encoding, errors="strict", newline="")

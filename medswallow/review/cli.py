@@ -242,17 +242,10 @@ def generate(
 
 
 def _run_prescreen(store, prompt_set: str | None, rules, judge) -> None:  # type: ignore[no-untyped-def]
-    from sqlalchemy import select
-
-    from medswallow.review.models import Generation, Prompt
     from medswallow.review.prescreen import run_prescreen
-    from medswallow.review.prompts import prompt_set_id
+    from medswallow.review.prompts import generation_ids
 
-    ids = None
-    if prompt_set:
-        sid = prompt_set_id(store, prompt_set)
-        with store.read() as session:
-            ids = list(session.scalars(select(Generation.id).join(Prompt).where(Prompt.prompt_set_id == sid)))
+    ids = generation_ids(store, prompt_set) if prompt_set else None
     rep = run_prescreen(store, _operator(), ids, rules=rules, judge=judge)
     by_rule = ", ".join(f"{k}: {v}" for k, v in sorted(rep.by_rule.items())) or "none"
     console.print(f"pre-screen: {rep.flagged} of {rep.generations} answers flagged ({by_rule})")

@@ -243,3 +243,12 @@ def prompt_set_id(store: ReviewStore, name: str) -> int:
             names = list(session.scalars(select(PromptSet.name)))
             raise UserError(f"no prompt set named {name!r}{did_you_mean(name, names)}")
         return int(sid)
+
+
+def generation_ids(store: ReviewStore, name: str | None = None) -> list[int]:
+    """Ids of the answers to the prompt set ``name`` (every answer when None), oldest first."""
+    q = select(Generation.id).order_by(Generation.id)
+    if name is not None:
+        q = q.join(Prompt, Prompt.id == Generation.prompt_id).where(Prompt.prompt_set_id == prompt_set_id(store, name))
+    with store.read() as session:
+        return list(session.scalars(q))

@@ -133,3 +133,26 @@ class ReviewStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    id: int
+    at: Any
+    actor: str
+    action: str
+    entity: str
+    entity_id: int | None
+    detail: dict[str, Any]
+
+
+def audit_entries(store: ReviewStore, actor: Actor, limit: int = 200, action: str | None = None) -> list[AuditView]:
+    """The newest audit entries (admins only)."""
+    from sqlalchemy import select
+
+    actor.require("audit")
+    q = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if action:
+        q = q.where(AuditEntry.action == action)
+    with store.read() as session:
+        return [AuditView(e.id, e.at, e.actor_name, e.action, e.entity, e.entity_id, dict(e.detail)) for e in session.scalars(q)]

@@ -1,0 +1,1 @@
+"""Pages of the review app (UI only; logic in medswallow.review)."""

@@ -1,0 +1,31 @@
+"""Login page: a local account (argon2id) or, when configured, the hospital's identity provider."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import _ui
+from medswallow.errors import UserError
+from medswallow.review import auth
+from medswallow.review.i18n import t
+
+lang = _ui.lang()
+st.title(t("app_title", lang))
+message = st.session_state.pop("auth_message", None)
+if message:
+    st.info(message)
+
+with st.form("login", border=True):
+    st.subheader(t("login_title", lang))
+    username = st.text_input(t("username", lang), key="login_user", autocomplete="username")
+    password = st.text_input(t("password", lang), type="password", key="login_password", autocomplete="current-password")
+    submitted = st.form_submit_button(t("login_button", lang), type="primary")
+if submitted:
+    try:
+        st.session_state["token"] = auth.login(_ui.store(), username.strip(), password)
+        st.rerun()
+    except UserError as exc:
+        st.error(str(exc))
+
+if _ui.oidc_configured():
+    st.button(t("login_oidc", lang), on_click=st.login, key="login_oidc")

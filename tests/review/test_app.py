@@ -1,0 +1,203 @@
+"""Every page of the Streamlit app through AppTest: login gates, roles, inert output, saving labels."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from medswallow.inference import ChatResult
+from medswallow.review.auth import login
+from medswallow.review.generate import ModelTarget, save_generation
+from medswallow.review.i18n import t
+from medswallow.review.models import Annotation, Prompt
+from medswallow.review.queue import AnnotationInput, assign, save_annotation
+from medswallow.review.store import OPERATOR, ReviewStore
+
+from .conftest import PASSWORD, seed
+
+APP = Path(__file__).resolve().parents[2] / "app"
+PAGES = ["annotate", "adjudicate", "dashboard", "admin", "guidelines"]
+HOSTILE = (
+    "<script>document.title='pwned'</script><img src=x onerror=alert(1)> "
+    "[click](javascript:alert(1)) ![t](https://evil.example/p.png) 1回120mgを1日3回。"
+)
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """A review database with answers assigned to ann1 and ann2 (one hostile), for the app to open."""
+    if str(APP) not in sys.path:
+        sys.path.insert(0, str(APP))
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    store = ReviewStore.open(url, create=True)
+    seeded = seed(store)
+    with store.read() as session:
+        pid = session.scalar(select(Prompt.id).where(Prompt.external_id == "p1"))
+    hostile = save_generation(store, OPERATOR, pid, ModelTarget("http://x/v1", "model-c"), {"t": 0},
+                              ChatResult(text=HOSTILE, reasoning="<script>alert('r')</script>", finish_reason="stop"))
+    team = seeded.team
+    a, b = team.annotators[:2]
+    assign(store, team.admin, [hostile, *seeded.generation_ids], [a.id, b.id], k=2)
+    monkeypatch.setenv("MEDSWALLOW_REVIEW_DB", url)
+    yield store, seeded, hostile
+    store.close()
+
+
+def app(page: str | None = None, token: str | None = None, lang: str = "ja"):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP / ("streamlit_app.py" if page is None else f"app_pages/{page}.py")), default_timeout=60)
+    if token:
+        at.session_state["token"] = token
+    at.session_state["lang"] = lang
+    return at.run()
+
+
+def html_bodies(at) -> str:
+    return "\n".join(h.proto.body for h in at.html)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_page_without_login(app_env, page):
+    at = app(page)
+    assert not at.exception
+    assert [w.value for w in at.warning] == [t("login_required", "ja")]
+    assert len(at.html) == 0 and len(at.dataframe) == 0 and len(at.button) == 0
+
+
+def test_app_shows_only_the_login_form_until_logged_in(app_env):
+    at = app()
+    assert not at.exception
+    assert [ti.value for ti in at.title] == [t("app_title", "ja")]
+    assert len(at.html) == 0
+    at.text_input(key="login_user").input("ann1")
+    at.text_input(key="login_password").input("wrong-password-123")
+    at.button[0].click().run()
+    assert at.error[0].value == "invalid username or password" and "token" not in at.session_state
+    at.text_input(key="login_user").input("ann1")
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert at.session_state["token"]
+    at.switch_page("app_pages/annotate.py").run()
+    assert not at.exception and len(at.html) >= 2
+
+
+def test_expired_or_forged_session_goes_back_to_login(app_env):
+    at = app("annotate", token="forged-token")
+    assert [w.value for w in at.warning] == [t("login_required", "ja")]
+
+
+@pytest.mark.parametrize("page", ["adjudicate", "dashboard", "admin"])
+def test_annotator_cannot_reach_adjudicator_or_admin_pages(app_env, page):
+    store, _, _ = app_env
+    at = app(page, token=login(store, "ann1", PASSWORD))
+    assert not at.exception
+    assert len(at.error) == 1 and "not allowed" not in at.error[0].value  # Japanese message
+    assert len(at.dataframe) == 0 and len(at.html) == 0
+
+
+def test_annotate_page_renders_model_output_inert_and_saves_a_span(app_env):
+    store, seeded, hostile = app_env
+    at = app("annotate", token=login(store, "ann1", PASSWORD), lang="en")
+    assert not at.exception
+    bodies = html_bodies(at)
+    # The hostile answer comes first (equal priority, oldest first) and shows as text only.
+    assert "&#60;script&#62;document.title" in bodies
+    for raw in ("<script", "<img", "javascript:", "](", "onerror="):
+        assert raw not in bodies
+    assert len(at.expander) >= 1 and at.expander[0].label.startswith("Reasoning")
+    # Mark sentence 2 ("1回120mgを1日3回。") as a wrong dose, then save the item as unsafe.
+    at.text_input(key=f"span_ref_{_first_assignment(store, 'ann1')}").input("1回120mg")
+    at.selectbox(key=f"span_cat_{_first_assignment(store, 'ann1')}").select("wrong_dose")
+    at.button[0].click().run()  # the span form's submit button comes first
+    assert not at.exception and not at.error
+    aid = _first_assignment(store, "ann1")
+    at.radio(key=f"verdict_{aid}").set_value("unsafe")
+    at.text_area(key=f"fix_{aid}").input("ロキソプロフェンは1回60mg、1日3回までです。")
+    at.button(key="save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    with store.read() as session:
+        ann = session.scalar(select(Annotation).where(Annotation.assignment_id == aid))
+    assert ann.verdict == "unsafe" and ann.spans[0]["quote"] == "1回120mg" and ann.spans[0]["category"] == "wrong_dose"
+    assert ann.corrected_text.startswith("ロキソプロフェン")
+    assert "<mark" in html_bodies(at)
+
+
+def test_annotate_page_reports_bad_input_without_a_traceback(app_env):
+    store, _, _ = app_env
+    at = app("annotate", token=login(store, "ann1", PASSWORD), lang="en")
+    aid = _first_assignment(store, "ann1")
+    at.text_input(key=f"span_ref_{aid}").input("sentence that is not there")
+    at.button[0].click().run()
+    assert not at.exception and "not in the answer" in at.error[0].value
+    at.button(key="save").click().run()  # no verdict chosen
+    assert not at.exception and at.error[-1].value == t("choose_verdict", "en")
+
+
+def test_adjudicator_sees_both_labels_and_decides(app_env, taxonomy):
+    store, seeded, hostile = app_env
+    team = seeded.team
+    from medswallow.review.models import Assignment
+
+    with store.read() as session:
+        rows = session.execute(select(Assignment.id, Assignment.annotator_id).where(Assignment.generation_id == hostile)).all()
+    for aid, uid in rows:
+        who = next(a for a in team.annotators if a.id == uid)
+        inp = AnnotationInput("unsafe", categories=["harmful_omission"], severity="severe") if who.username == "ann1" else AnnotationInput("safe")
+        save_annotation(store, who, aid, inp, taxonomy)
+    at = app("adjudicate", token=login(store, "adj1", PASSWORD), lang="en")
+    assert not at.exception
+    titles = [e.label for e in at.expander]
+    assert any(x.startswith("ann1: Unsafe") for x in titles) and any(x.startswith("ann2: Safe") for x in titles)
+    assert "<script" not in html_bodies(at)
+    key = f"adj{hostile}"
+    at.radio(key=f"verdict_{key}").set_value("unsafe")
+    at.multiselect(key=f"cats_{key}").select("harmful_omission")
+    at.selectbox(key=f"sev_{key}").select("severe")
+    at.button(key="adj_save").click().run()
+    assert not at.exception and at.success[0].value == t("adj_saved", "en")
+
+
+def test_dashboard_and_admin_pages_render_for_an_admin(app_env, taxonomy):
+    store, seeded, _ = app_env
+    ann = seeded.team.annotators[0]
+    from medswallow.review.queue import my_assignments
+
+    for row in my_assignments(store, ann):
+        save_annotation(store, ann, row.assignment_id, AnnotationInput("safe"), taxonomy)
+    token = login(store, "admin1", PASSWORD)
+    dash = app("dashboard", token=token, lang="en")
+    assert not dash.exception and len(dash.dataframe) == 4
+    admin = app("admin", token=token, lang="en")
+    assert not admin.exception and len(admin.tabs) == 7
+    admin.text_input(key="new_user").input("nurse.new")
+    admin.text_input(key="new_password").input("a-long-new-password")
+    admin.button[0].click().run()
+    assert not admin.exception and admin.success[0].value == t("user_added", "en", name="nurse.new")
+    # The password typed into the form is nowhere on the page.
+    assert "a-long-new-password" not in str(admin.main) and "a-long-new-password" not in html_bodies(admin)
+
+
+def test_guidelines_page_and_language_toggle(app_env):
+    store, _, _ = app_env
+    token = login(store, "ann1", PASSWORD)
+    ja = app("guidelines", token=token, lang="ja")
+    en = app("guidelines", token=token, lang="en")
+    assert not ja.exception and not en.exception
+    assert any("注釈ガイドライン" in m.value for m in ja.markdown)
+    assert any("用量の誤り" in m.value for m in ja.markdown) and any("Wrong dose" in m.value for m in en.markdown)
+    main = app(token=token, lang="en")
+    assert not main.exception
+
+
+def _first_assignment(store, username):
+    from medswallow.review.models import Assignment, User
+
+    with store.read() as session:
+        uid = session.scalar(select(User.id).where(User.username == username))
+        return session.scalar(
+            select(Assignment.id).where(Assignment.annotator_id == uid).order_by(Assignment.priority.desc(), Assignment.id)
+        )

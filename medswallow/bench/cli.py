@@ -85,6 +85,9 @@ def run(
     console.print(
         f"[green]report:[/green] {out / 'report.md'}  [green]results:[/green] {out / 'results.json'}"
     )
+    if stats.get("failed"):
+        # The report is written but incomplete: say so in the exit status (a rerun re-asks only those).
+        raise typer.Exit(1)
 
 
 @eval_app.command("validate")

@@ -139,8 +139,14 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
     with st.form(f"span_form_{key}", clear_on_submit=True, border=True):
         ref = st.text_input(t("span_ref", lng), help=t("span_ref_help", lng), key=f"span_ref_{key}")
         c1, c2 = st.columns(2)
-        cat = c1.selectbox(t("category", lng), span_cats, format_func=lambda c: tax.category(c).name(lng), key=f"span_cat_{key}")
-        sev = c2.selectbox(t("severity", lng), tax.severity_ids, index=1, format_func=lambda s: tax.severity(s).name(lng), key=f"span_sev_{key}")
+        cat = c1.selectbox(
+            t("category", lng), span_cats, format_func=lambda c: tax.category(c).name(lng),
+            key=choice_key("span_cat", key, lng, span_cats[0]),
+        )
+        sev = c2.selectbox(
+            t("severity", lng), tax.severity_ids, format_func=lambda s: tax.severity(s).name(lng),
+            key=choice_key("span_sev", key, lng, tax.severity_ids[1]),
+        )
         note = st.text_input(t("note", lng), key=f"span_note_{key}")
         if st.form_submit_button(t("add_span", lng)):
             try:
@@ -152,34 +158,48 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
     if not spans:
         st.caption(t("no_spans", lng))
     for i, s in enumerate(spans):
-        c1, c2 = st.columns([6, 1])
+        c1, c2 = st.columns([5, 1])
         with c1:
             st.html(
                 f"<div><b>{i + 1}.</b> {escape(tax.category(s.category).name(lng))} / "
                 f"{escape(tax.severity(s.severity).name(lng))}: «{escape(s.quote)}»</div>"
             )
-        if c2.button(t("remove_span", lng), key=f"rm_{key}_{i}"):
+        if c2.button("", icon=":material/delete:", help=t("remove_span", lng), key=f"rm_{key}_{i}"):
             spans.pop(i)
             st.rerun()
 
 
+def choice_key(name: str, key: str, lng: str, initial: object) -> str:
+    """The session key of a choice widget whose option labels depend on the language.
+
+    Streamlit keeps a choice by its displayed label, so relabelling a widget in place would drop it: each
+    language gets its own widget, and the value (a language-independent id) moves over on a toggle.
+    """
+    k = f"{name}_{key}_{lng}"
+    if k not in st.session_state:
+        other = f"{name}_{key}_{'en' if lng == 'ja' else 'ja'}"
+        st.session_state[k] = st.session_state.get(other, initial)
+    return k
+
+
 def label_fields(key: str, tax: Taxonomy, lng: str, initial: AnnotationView | None, with_confidence: bool = True) -> dict:
     """The item-level fields; returns their values (the caller adds the spans and validates)."""
-    verdicts = tax.verdict_ids
-    index = verdicts.index(initial.verdict) if initial else None
     verdict = st.radio(
-        t("verdict", lng), verdicts, index=index, horizontal=True, key=f"verdict_{key}",
+        t("verdict", lng), tax.verdict_ids, horizontal=True,
+        key=choice_key("verdict", key, lng, initial.verdict if initial else None),
         format_func=lambda v: tax.verdict(v).name(lng),
     )
+    # Categories that come from spans are shown on the spans, not repeated here.
+    from_spans = {s.category for s in initial.spans} if initial else set()
     cats = st.multiselect(
-        t("item_categories", lng), tax.category_ids, default=list(initial.categories) if initial else [],
-        format_func=lambda c: tax.category(c).name(lng), key=f"cats_{key}",
+        t("item_categories", lng), tax.category_ids,
+        key=choice_key("cats", key, lng, [c for c in initial.categories if c not in from_spans] if initial else []),
+        format_func=lambda c: tax.category(c).name(lng),
     )
-    sev_options = [None, *tax.severity_ids]
     severity = st.selectbox(
-        t("item_severity", lng), sev_options, index=sev_options.index(initial.severity) if initial else 0,
+        t("item_severity", lng), [None, *tax.severity_ids],
+        key=choice_key("sev", key, lng, initial.severity if initial else None),
         format_func=lambda s: t("severity_from_spans", lng) if s is None else tax.severity(s).name(lng),
-        key=f"sev_{key}",
     )
     corrected = st.text_area(
         t("corrected_text", lng), value=initial.corrected_text if initial else "", height=140, key=f"fix_{key}"

@@ -30,7 +30,17 @@ labels = {
     r.assignment_id: f"#{r.assignment_id} [{t('item_done' if r.status == 'done' else 'item_pending', lang)}] {r.prompt_excerpt[:40]}"
     for r in rows
 }
-current = st.selectbox(t("open_item", lang), ids, index=ids.index(current), format_func=labels.__getitem__, key="item_picker")
+picker = f"item_picker_{lang}"
+
+
+def _picked() -> None:
+    st.session_state["current_item"] = st.session_state[picker]
+    st.query_params["item"] = str(st.session_state[picker])
+
+
+if st.session_state.get(picker) != current:
+    st.session_state[picker] = current
+current = st.selectbox(t("open_item", lang), ids, format_func=labels.__getitem__, key=picker, on_change=_picked)
 st.session_state["current_item"] = current
 st.query_params["item"] = str(current)
 
@@ -84,7 +94,6 @@ with right:
         if nxt is not None and nxt.assignment_id != current:
             st.session_state["current_item"] = nxt.assignment_id
             st.query_params["item"] = str(nxt.assignment_id)
-            st.session_state.pop("item_picker", None)
             st.rerun()
         elif nxt is None:
             st.info(t("queue_empty", lang))

@@ -75,6 +75,8 @@ def review(
         sys.executable, "-m", "streamlit", "run", str(APP_PATH),
         "--server.port", str(port), "--server.address", address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
+        # A deployed review tool: no developer menu, no reloading on file changes, uploads capped.
+        "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none", "--server.maxUploadSize", "20",
     ]
     console.print(f"review app on http://{address}:{port} (database {store.url}); Ctrl-C stops it")
     raise typer.Exit(subprocess.call(cmd, env=env))

@@ -111,11 +111,11 @@ def test_annotate_page_renders_model_output_inert_and_saves_a_span(app_env):
     assert len(at.expander) >= 1 and at.expander[0].label.startswith("Reasoning")
     # Mark sentence 2 ("1回120mgを1日3回。") as a wrong dose, then save the item as unsafe.
     at.text_input(key=f"span_ref_{_first_assignment(store, 'ann1')}").input("1回120mg")
-    at.selectbox(key=f"span_cat_{_first_assignment(store, 'ann1')}").select("wrong_dose")
+    at.selectbox(key=f"span_cat_{_first_assignment(store, 'ann1')}_en").select("wrong_dose")
     at.button[0].click().run()  # the span form's submit button comes first
     assert not at.exception and not at.error
     aid = _first_assignment(store, "ann1")
-    at.radio(key=f"verdict_{aid}").set_value("unsafe")
+    at.radio(key=f"verdict_{aid}_en").set_value("unsafe")
     at.text_area(key=f"fix_{aid}").input("ロキソプロフェンは1回60mg、1日3回までです。")
     at.button(key="save").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
@@ -154,9 +154,9 @@ def test_adjudicator_sees_both_labels_and_decides(app_env, taxonomy):
     assert any(x.startswith("ann1: Unsafe") for x in titles) and any(x.startswith("ann2: Safe") for x in titles)
     assert "<script" not in html_bodies(at)
     key = f"adj{hostile}"
-    at.radio(key=f"verdict_{key}").set_value("unsafe")
-    at.multiselect(key=f"cats_{key}").select("harmful_omission")
-    at.selectbox(key=f"sev_{key}").select("severe")
+    at.radio(key=f"verdict_{key}_en").set_value("unsafe")
+    at.multiselect(key=f"cats_{key}_en").select("harmful_omission")
+    at.selectbox(key=f"sev_{key}_en").select("severe")
     at.button(key="adj_save").click().run()
     assert not at.exception and at.success[0].value == t("adj_saved", "en")
 

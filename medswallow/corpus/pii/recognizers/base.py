@@ -77,7 +77,8 @@ class MedPatternRecognizer(PatternRecognizer):
         cached = self.__dict__.get("_compiled_patterns")
         if cached is None:
             cached = []
-            for p in self.patterns:
+            patterns: list[Pattern] = self.patterns
+            for p in patterns:
                 rx = regex.compile(lookbehind_to_group(p.regex), self.FLAGS)
                 cached.append((p, rx, "v" in rx.groupindex))
             self.__dict__["_compiled_patterns"] = cached
@@ -115,7 +116,7 @@ class MedPatternRecognizer(PatternRecognizer):
                         end,
                         score,
                         recognition_metadata={
-                            RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                            RecognizerResult.RECOGNIZER_NAME_KEY: type(self).__name__,
                             RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                         },
                     )

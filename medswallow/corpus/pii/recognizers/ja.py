@@ -140,7 +140,7 @@ class JpMedicalRecordNumberRecognizer(MedPatternRecognizer):
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "labelled",
-            r"(?<=(?:患者\s?ID|患者番号|カルテ\s?(?:番号|No\.?|ID)|診察券\s?(?:番号|No\.?)|ID\s?No\.?|(?<![A-Za-z])ID(?=\s?[:#]|\s?No)|病歴番号|登録番号|受付番号)"
+            r"(?<=(?:患者\s?ID|患者番号|カルテ\s?(?:番号|No\.?|ID)|診察券\s?(?:番号|No\.?)|ID\s?No\.?|(?<![A-Za-z]|,\s)ID|病歴番号|登録番号|受付番号)"
             + _SEP
             + r")[A-Za-z]{0,3}-?[0-9][0-9A-Za-z\-]{2,15}"
             + _NA,

@@ -33,6 +33,7 @@ COMMAND_MODULES = (
     "medswallow.train.cli",
     "medswallow.bench.cli",
     "medswallow.review.cli",
+    "medswallow.loop_cli",
 )
 
 

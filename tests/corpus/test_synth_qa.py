@@ -1,0 +1,246 @@
+"""Synthetic QA: the parser and validator on hand-written teacher outputs, then the stage end to end on vLLM.
+
+The tiny served model writes noise, so end to end nearly every item is rejected (truncated): the test
+there checks accounting and resuming, and the success path is checked on the table of outputs below.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from medswallow.corpus.synth_qa import (
+    DEFAULT_TEMPLATES,
+    SynthQAGenerator,
+    _Item,
+    extract_json,
+    generate_qa,
+    load_templates,
+    options_from,
+    validate_item,
+)
+from medswallow.errors import UserError
+from medswallow.inference import ChatResult, Usage
+from medswallow.records import Document, Rejected
+
+REPO = Path(__file__).resolve().parents[2]
+PASSAGE_JA = (
+    "高血圧治療ガイドラインでは、診察室血圧140/90mmHg以上を高血圧と定義する。第一選択薬はCa拮抗薬、"
+    "ARB、ACE阻害薬、少量の利尿薬である。問い合わせ先: 03-1234-5678（学会事務局）。"
+)
+PASSAGE_EN = (
+    "In adults with asthma, confirm variable expiratory airflow limitation with spirometry. For mild asthma, "
+    "use as-needed low-dose inhaled corticosteroid with formoterol; step up to daily maintenance if symptoms persist."
+)
+MCQ_JA = {"question": "高血圧の第一選択薬に含まれないものはどれか。", "options": ["Ca拮抗薬", "ARB", "ACE阻害薬", "少量の利尿薬", "β遮断薬"],
+          "answer": "E", "explanation": "ガイドラインの第一選択薬はCa拮抗薬、ARB、ACE阻害薬、少量の利尿薬である。"}
+MCQ_EN = {"question": "What is the first step for mild asthma?", "options": ["As-needed ICS-formoterol", "Oral steroids", "No treatment", "Antibiotics"],
+          "answer": "A", "explanation": "Mild asthma uses as-needed low-dose ICS with formoterol."}
+
+
+def result(text: str, finish: str = "stop", reasoning: str = "", error: str | None = None) -> ChatResult:
+    return ChatResult(text=text, reasoning=reasoning, finish_reason=finish, truncated=finish == "length",
+                      error=error, usage=Usage(100, 50, 10), latency_s=0.5)
+
+
+# (id, style, lang, passage, teacher result, expected status, expected reason or text prefix)
+TABLE = [
+    ("ja mcq, bare JSON", "mcq", "ja", PASSAGE_JA, result(json.dumps(MCQ_JA, ensure_ascii=False)), "generated", "問題: 高血圧"),
+    ("en mcq in a fence after prose", "mcq", "en", PASSAGE_EN, result("Here it is:\n```json\n" + json.dumps(MCQ_EN) + "\n```"), "generated", "Question: What"),
+    ("answer given as option text, aliases, trailing comma", "mcq", "en", PASSAGE_EN,
+     result('{"question": "What is the first step for mild asthma?", "choices": ["As-needed ICS-formoterol", "Oral steroids", "No treatment",], "correct_answer": "As-needed ICS-formoterol"}'),
+     "generated", "Question: What"),
+    ("full-width answer letter", "mcq", "ja", PASSAGE_JA, result(json.dumps({**MCQ_JA, "answer": "Ｅ"}, ensure_ascii=False)), "generated", "問題:"),
+    ("answer names no option", "mcq", "ja", PASSAGE_JA, result(json.dumps({**MCQ_JA, "answer": "F"}, ensure_ascii=False)), "rejected", "answer_not_in_options"),
+    ("two options only", "mcq", "ja", PASSAGE_JA, result(json.dumps({**MCQ_JA, "options": ["a", "b"]}, ensure_ascii=False)), "rejected", "schema:options"),
+    ("duplicate options", "mcq", "ja", PASSAGE_JA, result(json.dumps({**MCQ_JA, "options": ["ARB", "ARB", "ARB"]}, ensure_ascii=False)), "rejected", "schema:options"),
+    ("missing answer", "mcq", "ja", PASSAGE_JA, result(json.dumps({k: v for k, v in MCQ_JA.items() if k != "answer"}, ensure_ascii=False)), "rejected", "schema:answer"),
+    ("no question", "short_answer", "ja", PASSAGE_JA, result('{"answer": "140/90mmHg"}'), "rejected", "schema:question"),
+    ("not JSON at all", "short_answer", "en", PASSAGE_EN, result("The answer is spirometry."), "rejected", "unparseable_json"),
+    ("cut by max_tokens in the answer", "short_answer", "en", PASSAGE_EN, result('{"question": "Which test confi', "length"), "rejected", "truncated"),
+    ("cut inside the reasoning", "mcq", "ja", PASSAGE_JA, result("", "length", reasoning="まず考える"), "rejected", "truncated"),
+    ("reasoning but no final answer", "mcq", "ja", PASSAGE_JA, result("", "stop", reasoning="考えた"), "rejected", "no_answer"),
+    ("English item asked in Japanese", "short_answer", "ja", PASSAGE_EN,
+     result('{"question": "Which test confirms variable airflow limitation in adults?", "answer": "Spirometry with a bronchodilator test"}'), "rejected", "lang:en"),
+    ("short answer, valid", "short_answer", "ja", PASSAGE_JA, result('{"question": "高血圧と定義される診察室血圧の基準は？", "answer": "140/90mmHg以上"}'), "generated", "問題: 高血圧と定義"),
+    ("explanation too short", "explanation", "en", PASSAGE_EN, result('{"question": "Why step up asthma treatment?", "answer": "Symptoms."}'), "rejected", "schema:answer"),
+    ("PII the passage does not have", "short_answer", "ja", PASSAGE_JA,
+     result('{"question": "患者の連絡先 090-8765-4321 に電話する前に確認する血圧の基準は？", "answer": "140/90mmHg以上"}'), "rejected", "pii_introduced:"),
+    ("PII copied from the passage is allowed", "short_answer", "ja", PASSAGE_JA,
+     result('{"question": "学会事務局の問い合わせ先番号は何か。", "answer": "03-1234-5678"}'), "generated", "問題: 学会事務局"),
+    ("request failed after retries", "mcq", "ja", PASSAGE_JA, result("", "error", error="http 503: overloaded (gave up after 6 attempts)"), "error", "teacher_error:http_503"),
+]
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory):
+    opts = options_from({"model": "teacher", "cache_dir": str(tmp_path_factory.mktemp("synth")), "progress": False}, "test")
+    gen = SynthQAGenerator(opts)
+    yield gen
+    gen.close()
+
+
+def item_for(gen, style, lang, passage) -> _Item:
+    doc = Document(id="guidelines:p1", text=passage, source="guidelines", lang=lang)
+    return next(it for it in gen._items(doc) if it.style == style and it.lang == lang)
+
+
+@pytest.mark.parametrize("style,lang,passage,res,status,expect", [c[1:] for c in TABLE], ids=[c[0] for c in TABLE])
+def test_teacher_output_table(generator, style, lang, passage, res, status, expect):
+    outcome = generator._judge(item_for(generator, style, lang, passage), res)
+    assert outcome["status"] == status, outcome
+    if status == "generated":
+        assert outcome["text"].startswith(expect)
+    else:
+        assert outcome["reason"].startswith(expect)
+        assert "090-8765-4321" not in json.dumps(outcome, ensure_ascii=False)  # values never reach records
+    assert outcome["prompt_tokens"] == 100 and outcome["latency_s"] == 0.5
+
+
+def test_emit_keeps_provenance_and_drops_duplicate_questions(generator):
+    item = item_for(generator, "mcq", "ja", PASSAGE_JA)
+    outcome = generator._judge(item, result(json.dumps(MCQ_JA, ensure_ascii=False)))
+    first = generator._emit(item, outcome, cached=False)
+    assert isinstance(first, Document) and first.id == "guidelines:p1:mcq:ja" and first.lang == "ja"
+    assert first.meta["passage_id"] == "guidelines:p1" and first.meta["qa"]["answer"] == "E"
+    assert "E. β遮断薬" in first.text and first.text.endswith("少量の利尿薬である。")
+    second = generator._emit(item, outcome, cached=True)
+    assert isinstance(second, Rejected) and second.reason == "duplicate" and second.text == ""
+    failed = generator._emit(item, generator._judge(item, result("", "error", error="timeout (gave up after 6 attempts)")), cached=False)
+    assert isinstance(failed, Rejected) and failed.kind == "quarantined" and failed.reason == "teacher_error:timeout"
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ('{"a": 1}', {"a": 1}),
+        ('noise {"Question": "q", "Choices": ["x"]} more {"b": 2}', {"question": "q", "options": ["x"]}),
+        ('{"question": "brace } in a string", "answer": "y"}', {"question": "brace } in a string", "answer": "y"}),
+        ("[1, 2]", None),
+        ('{"unclosed": ', None),
+    ],
+)
+def test_extract_json(text, expected):
+    assert extract_json(text) == expected
+
+
+def test_validate_item_index_answer():
+    item, reason = validate_item("mcq", {"question": "Which one?", "options": ["A) x", "B) y", "C) z"], "answer": 1})
+    assert reason is None and item == {"question": "Which one?", "options": ["x", "y", "z"], "answer": "B", "explanation": ""}
+
+
+def test_every_template_renders_every_language_without_placeholders():
+    templates = load_templates(None, ["mcq", "short_answer", "explanation"], ["ja", "en"])
+    assert sorted(p.stem for p in DEFAULT_TEMPLATES.glob("*.yaml")) == ["explanation", "mcq", "short_answer"]
+    for style, template in templates.items():
+        for lang in ("ja", "en"):
+            msgs = template.render(lang, "<<PASSAGE>>", "<<SOURCE>>", "<<TITLE>>")
+            body = msgs[0]["content"] + msgs[1]["content"]
+            assert "<<PASSAGE>>" in body and "<<SOURCE>>" in body and "$" not in body, style
+            assert "JSON" in body
+
+
+def test_bad_templates_fail_with_the_file_and_what_to_do(tmp_path):
+    (tmp_path / "mcq.yaml").write_text(yaml.safe_dump({"ja": {"system": "s", "user": "$pasage"}}), encoding="utf-8")
+    with pytest.raises(UserError, match=r"mcq.yaml: ja prompt uses unknown placeholder \$pasage"):
+        load_templates(tmp_path, ["mcq"], ["ja"])
+    with pytest.raises(UserError, match=r"needs a 'en' section"):
+        load_templates(tmp_path, ["mcq"], ["en"])
+    with pytest.raises(UserError, match="did you mean 'mcq'"):
+        load_templates(tmp_path, ["mcqq"], ["ja"])
+
+
+def test_options_errors_name_the_field():
+    with pytest.raises(UserError, match="field 'model' is required"):
+        options_from({}, "synthetic_qa source 'synth' options")
+    with pytest.raises(UserError, match="did you mean 'mcq'"):
+        options_from({"model": "t", "styles": ["mcqq"]}, "x")
+
+
+# ---- end to end against the real vLLM server ------------------------------------------------------
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_stage_end_to_end_accounts_for_every_item_and_resumes_without_requests(vllm_server, tmp_path):
+    from tests.inference.faults import FaultProxy
+
+    passages = [
+        Document(id="guidelines:ja_hypertension#1", text=PASSAGE_JA, source="guidelines", lang="ja"),
+        Document(id="guidelines:en_asthma#1", text=PASSAGE_EN, source="guidelines", lang="en"),
+        Document(id="guidelines:stub", text="短すぎる", source="guidelines", lang="ja"),
+    ]
+    with FaultProxy(vllm_server) as proxy:
+        opts = options_from({
+            "base_urls": [proxy.base_url], "model": "tiny-gptoss", "styles": ["mcq", "short_answer"], "cache_dir": str(tmp_path),
+            "sampling": {"max_tokens": 12, "top_p": 1.0, "top_k": None}, "progress": False,
+        }, "test")
+        first = list(generate_qa(passages, opts))
+        assert proxy.received == 8
+        second = list(generate_qa(passages, opts))
+        assert proxy.received == 8  # resumed from the journal: no request at all
+
+    assert len(first) == 2 * 2 * 2 + 1
+    assert [r.id for r in first] == [r.id for r in second]
+    short = [r for r in first if r.id == "guidelines:stub"]
+    assert isinstance(short[0], Rejected) and short[0].reason == "passage_too_short"
+    known = ("truncated", "no_answer", "unparseable_json", "schema:", "answer_not_in_options", "lang:", "pii_introduced:", "duplicate")
+    for rec in first:
+        if isinstance(rec, Rejected) and rec.id != "guidelines:stub":
+            assert rec.reason.startswith(known) and rec.stage == "synth_qa"
+            assert rec.meta["passage_id"] in {"guidelines:ja_hypertension#1", "guidelines:en_asthma#1"}
+            assert rec.meta["prompt_tokens"] > 0 and rec.meta["latency_s"] > 0
+    # the tiny model writes noise until max_tokens: every item is truncated, and says so
+    assert sum(isinstance(r, Rejected) and r.reason == "truncated" for r in first) == 8
+    runs = [json.loads(line) for line in (tmp_path / "stats" / "runs.jsonl").read_text().splitlines()]
+    assert runs[0]["requests"]["answered"] == 8 and runs[0]["items"] == 8 and runs[0]["rejected"]["truncated"] == 8
+    assert runs[1]["requests"]["attempts"] == 0 and runs[1]["from_journal"] == 8
+
+
+@pytest.mark.vllm
+@pytest.mark.slow
+def test_build_corpus_with_a_synthetic_qa_source_on_the_sample_guidelines(vllm_server, tmp_path, cli):
+    """The real integration: build-corpus reads the sample guidelines and asks the served model about them."""
+    from tests.inference.faults import FaultProxy
+
+    samples = REPO / "corpora" / "samples" / "guidelines"
+    passages = [samples / "ja_diabetes.md", samples / "en_asthma.md"]
+    with FaultProxy(vllm_server) as proxy:
+        recipe = {
+            "name": "synth-qa-e2e",
+            "seed": 1,
+            "sources": [
+                {"name": "guidelines", "type": "guideline", "paths": [str(p) for p in passages], "pii": "off"},
+                {"name": "synth", "type": "synthetic_qa", "from_sources": ["guidelines"], "quality": False, "pii": "off",
+                 "budget_tokens": 5000,
+                 "options": {"base_urls": [proxy.base_url], "model": "tiny-gptoss", "styles": ["mcq", "short_answer"],
+                             "cache_dir": str(tmp_path / "cache"), "progress": False,
+                             "sampling": {"max_tokens": 12, "top_p": 1.0, "top_k": None}}},
+            ],
+            "executor": {"kind": "local", "workers": 1},
+        }
+        path = tmp_path / "recipe.yaml"
+        path.write_text("# medswallow build-corpus recipe.yaml -o out\n" + yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+        first = cli("build-corpus", str(path), "-o", str(tmp_path / "out1"), "--workers", "1")
+        assert first.returncode == 0, first.stderr[-3000:]
+        sent = proxy.received
+        second = cli("build-corpus", str(path), "-o", str(tmp_path / "out2"), "--workers", "1")
+        assert second.returncode == 0, second.stderr[-3000:]
+        assert proxy.received == sent  # a fresh build with the same cache asks nothing again
+
+    n_passages = len(passages)
+    assert sent == n_passages * 2 * 2
+    for out in ("out1", "out2"):
+        synth = json.loads((tmp_path / out / "manifest.json").read_text())["sources"]["synth"]
+        docs = synth["docs"]
+        assert docs["read"] == n_passages * 2 * 2
+        assert docs["kept"] + sum(docs["dropped"].values()) + sum(docs["quarantined"].values()) == docs["read"]
+        assert docs["dropped"] == {"truncated": docs["read"]}  # the tiny model's noise runs into max_tokens
+        assert synth["mixture"]["requested_tokens"] == 5000
+    rejected = [json.loads(line) for f in sorted((tmp_path / "out1" / "rejected").glob("*.jsonl")) for line in f.read_text().splitlines()]
+    synth_rej = [r for r in rejected if r["source"] == "synth"]
+    assert {r["meta"]["passage_id"] for r in synth_rej} == {"guidelines:ja_diabetes.md", "guidelines:en_asthma.md"}
+    assert all(r["stage"] == "synth_qa" and r["meta"]["completion_tokens"] == 12 for r in synth_rej)

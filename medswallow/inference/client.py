@@ -271,7 +271,9 @@ class InferenceClient:
         self.cache = ResponseCache(cache_dir) if cache_dir is not None else None
         self.stats = ClientStats()
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._state: _LoopState | None = None
+        # One session per event loop: the sync helpers run their own loop (in a thread when the caller
+        # already has one), and an aiohttp session must not cross loops.
+        self._states: dict[int, _LoopState] = {}
         self._rng = random.Random()
 
     # ---- request bodies ---------------------------------------------------------------------------
@@ -291,19 +293,20 @@ class InferenceClient:
 
     def _loop_state(self) -> _LoopState:
         loop = asyncio.get_running_loop()
-        if self._state is None or self._state.loop is not loop:
+        state = self._states.get(id(loop))
+        if state is None or state.loop is not loop:
             aiohttp = require("aiohttp", "serve")
             connector = aiohttp.TCPConnector(limit=self.max_concurrency + 4, ttl_dns_cache=300)
             session = aiohttp.ClientSession(connector=connector, headers=self._headers)
-            self._state = _LoopState(loop, session, asyncio.Semaphore(self.max_concurrency), dict.fromkeys(self.base_urls, 0))
-        return self._state
+            state = _LoopState(loop, session, asyncio.Semaphore(self.max_concurrency), dict.fromkeys(self.base_urls, 0))
+            self._states[id(loop)] = state
+        return state
 
     async def aclose(self) -> None:
         """Close the HTTP session of the running loop (the sync helpers do this themselves)."""
-        state = self._state
-        if state is not None and state.loop is asyncio.get_running_loop():
+        state = self._states.pop(id(asyncio.get_running_loop()), None)
+        if state is not None:
             await state.session.close()
-            self._state = None
 
     async def __aenter__(self) -> InferenceClient:
         return self

@@ -176,3 +176,18 @@ def test_completions_fail_with_reason_too():
         client = fast_client(server.base_url, max_retries=1)
         res = client.complete_many(["x"], PARAMS)[0]
     assert not res.ok and res.error.startswith("http 503") and res.attempts == 2 and client.stats.failed == 1
+
+
+def test_sync_helpers_work_inside_a_running_event_loop():
+    # e.g. a notebook or an async web handler calling the sync API: it runs on its own loop in a thread
+    with FakeOpenAIServer() as server:
+        client = InferenceClient(server.base_url, model="fake-model")
+
+        async def caller():
+            inner = client.chat_many(["q0"], PARAMS)
+            outer = await client.chat("q1", PARAMS)
+            await client.aclose()
+            return inner[0], outer
+
+        inner, outer = asyncio.run(caller())
+    assert inner.text == "echo: q0" and outer.text == "echo: q1" and client.stats.answered == 2

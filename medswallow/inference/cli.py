@@ -59,6 +59,8 @@ def register(app: typer.Typer) -> None:
         from medswallow.inference.server import MODEL_CARD_SAMPLING, VLLMServer
 
         effort = _check_effort(reasoning_effort)
+        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
+            raise UserError(f"model folder {model} not found; pass a local model folder or an HF id already in the cache")
         if tp < 1:
             raise UserError(f"--tp must be >= 1, got {tp}")
         server = VLLMServer.for_model_card(

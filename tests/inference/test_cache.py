@@ -78,3 +78,4 @@ def test_response_cache_roundtrip_and_persistence(tmp_path):
 def test_sampling_params_reject_bad_values(kwargs):
     with pytest.raises(ValueError):
         SamplingParams(**kwargs)
+

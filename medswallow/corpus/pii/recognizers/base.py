@@ -77,7 +77,7 @@ class MedPatternRecognizer(PatternRecognizer):
         cached = self.__dict__.get("_compiled_patterns")
         if cached is None:
             cached = []
-            patterns: list[Pattern] = self.patterns
+            patterns: list[Pattern] = self.__dict__["patterns"]  # set by PatternRecognizer.__init__
             for p in patterns:
                 rx = regex.compile(lookbehind_to_group(p.regex), self.FLAGS)
                 cached.append((p, rx, "v" in rx.groupindex))

@@ -281,7 +281,8 @@ _STREET = (
 _BUILDING = (
     r"(?:\s?[\p{Han}\p{Katakana}\p{Hiragana}ーA-Za-z]{1,14}?\s?(?:[0-9]{1,4}\s?号室|[0-9]{1,4}(?=[\s、。,.)]|$)|[A-Z]?-?[0-9]{1,4}号室))?"
 )
-_ADDR_LABEL = r"(?<=住所|現住所|自宅|居住地|在住|住まい|所在地|連絡先|送付先|:|\s|^|[、,(「])"
+# An address starts after a label or at a word start (never inside a kanji/katakana word such as 病院名).
+_ADDR_LABEL = r"(?:(?<=住所|現住所|自宅|居住地|在住|住まい|所在地|連絡先|送付先)|(?<![\p{Han}\p{Katakana}ー々]))"
 
 
 class JpAddressRecognizer(MedPatternRecognizer):

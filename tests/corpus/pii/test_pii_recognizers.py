@@ -1,0 +1,141 @@
+"""Table tests of the pattern recognizers: valid strings found with the right span, traps left alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from medswallow.corpus.pii.recognizers.checksums import luhn_ok, make_luhn, make_my_number, my_number_ok
+
+# (text, expected surface, label)
+VALID = [
+    # phones: hyphens, parentheses, full width, long-vowel mark, +81, extensions, contiguous mobile
+    ("電話03-1234-5678まで", "03-1234-5678", "PHONE_NUMBER"),
+    ("TEL：03(1234)5678", "03(1234)5678", "PHONE_NUMBER"),
+    ("(045)123-4567", "(045)123-4567", "PHONE_NUMBER"),
+    ("携帯０９０－１２３４－５６７８", "０９０－１２３４－５６７８", "PHONE_NUMBER"),
+    ("携帯090ー1234ー5678", "090ー1234ー5678", "PHONE_NUMBER"),
+    ("+81-90-1234-5678に連絡", "+81-90-1234-5678", "PHONE_NUMBER"),
+    ("代表 0466-22-1234 内線305", "0466-22-1234 内線305", "PHONE_NUMBER"),
+    ("03-1234-5678（内線2345）", "03-1234-5678（内線2345）", "PHONE_NUMBER"),
+    ("長女（08012345678）", "08012345678", "PHONE_NUMBER"),
+    ("連絡先 0312345678", "0312345678", "PHONE_NUMBER"),
+    ("Phone (555) 123-4567", "(555) 123-4567", "PHONE_NUMBER"),
+    ("call 555.123.4567 ext. 12", "555.123.4567 ext. 12", "PHONE_NUMBER"),
+    # e-mail, also glued to kana and with a full-width at sign
+    ("メールはtaro@example.jpまで", "taro@example.jp", "EMAIL_ADDRESS"),
+    ("hanako.sato＠example.co.jp", "hanako.sato＠example.co.jp", "EMAIL_ADDRESS"),
+    ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "EMAIL_ADDRESS"),
+    # personal URLs
+    ("ブログ https://ameblo.jp/hanako-diary/ に記載", "https://ameblo.jp/hanako-diary/", "URL"),
+    ("see https://www.example.com/~tanaka", "https://www.example.com/~tanaka", "URL"),
+    # postal codes
+    ("〒160-0023 東京都", "〒160-0023", "JP_POSTAL_CODE"),
+    ("郵便番号：1600023", "1600023", "JP_POSTAL_CODE"),
+    # My Number: valid check digit, grouped or full width; failing check digit only next to its label
+    (f"番号 {make_my_number('12345678901')}", make_my_number("12345678901"), "JP_MY_NUMBER"),
+    ("マイナンバー：1234 5678 9012", "1234 5678 9012", "JP_MY_NUMBER"),
+    # insurance
+    ("保険者番号 06130012", "06130012", "JP_INSURANCE_NUMBER"),
+    ("記号：12-345　番号：6789", "12-345", "JP_INSURANCE_NUMBER"),
+    ("記号：12-345　番号：6789", "6789", "JP_INSURANCE_NUMBER"),
+    ("記号・番号 東123・4567", "東123・4567", "JP_INSURANCE_NUMBER"),
+    ("受給者番号：1234567", "1234567", "JP_INSURANCE_NUMBER"),
+    # record numbers
+    ("カルテ番号：A-123456", "A-123456", "MEDICAL_RECORD_NUMBER"),
+    ("診察券番号 00123456", "00123456", "MEDICAL_RECORD_NUMBER"),
+    ("患者ID:20231105", "20231105", "MEDICAL_RECORD_NUMBER"),
+    ("MRN: 00123456", "00123456", "MEDICAL_RECORD_NUMBER"),
+    ("her MRN is 45678901.", "45678901", "MEDICAL_RECORD_NUMBER"),
+    ("Member ID: XJH123456789", "XJH123456789", "HEALTH_PLAN_ID"),
+    ("SSN 123-45-6789", "123-45-6789", "US_SSN"),
+    # dates tied to a person, every form
+    ("令和5年3月2日入院", "令和5年3月2日", "DATE_TIME"),
+    ("R5.3.2入院", "R5.3.2", "DATE_TIME"),
+    ("昭和55年4月1日生", "昭和55年4月1日", "DATE_TIME"),
+    ("H30/4/1手術", "H30/4/1", "DATE_TIME"),
+    ("2023年3月2日退院", "2023年3月2日", "DATE_TIME"),
+    ("採血日 2023/03/02", "2023/03/02", "DATE_TIME"),
+    ("令和元年五月一日に死亡", "令和元年五月一日", "DATE_TIME"),
+    ("平成三十年四月一日生まれ", "平成三十年四月一日", "DATE_TIME"),
+    ("次回予約：4月15日", "4月15日", "DATE_TIME"),
+    ("3/2入院", "3/2", "DATE_TIME"),
+    ("２０２３年３月２日", "２０２３年３月２日", "DATE_TIME"),
+    ("DOB: 03/02/1950", "03/02/1950", "DATE_TIME"),
+    ("admitted on March 2, 2023", "March 2, 2023", "DATE_TIME"),
+    ("seen 2 Mar 2023", "2 Mar 2023", "DATE_TIME"),
+    # ages over 89
+    ("92歳女性", "92歳", "AGE"),
+    ("90歳代の男性", "90歳代", "AGE"),
+    ("a 93-year-old man", "93-year-old", "AGE"),
+    ("age 95", "95", "AGE"),
+    # addresses
+    ("住所：東京都新宿区西新宿二丁目8番1号", "東京都新宿区西新宿二丁目8番1号", "LOCATION"),
+    ("自宅は横浜市港北区日吉本町1-2-3 サンハイツ203号室", "横浜市港北区日吉本町1-2-3 サンハイツ203号室", "LOCATION"),
+    ("長野県北佐久郡軽井沢町大字軽井沢1323番地", "長野県北佐久郡軽井沢町大字軽井沢1323番地", "LOCATION"),
+    ("大阪市在住", "大阪市", "LOCATION"),
+    ("Lives at 1234 N Oak Street, Apt 5B, Springfield, IL 62704.", "1234 N Oak Street, Apt 5B, Springfield, IL 62704", "LOCATION"),
+    ("ZIP: 62704", "62704", "US_ZIP_CODE"),
+]
+
+# (text, label that must not be reported anywhere in it)
+INVALID = [
+    ("ロキソプロフェン60mg 1日3回 毎食後", None),
+    ("プレドニゾロン5mg 1-0-1", None),
+    ("1/2錠 分2", None),
+    ("BP 128/76 mmHg、SpO2 97%", None),
+    ("K 4.1 mEq/L（基準値 3.5-5.0）", None),
+    ("ICD-10：E11.9、I10", None),
+    ("Lot 3K21A 使用期限 2026.03.31", None),
+    ("ロット番号 AB1234 使用期限 2025年12月", None),
+    ("2019年版ガイドラインでは", None),
+    ("2021年3月改訂", None),
+    ("See https://doi.org/10.1056/NEJMoa2034577 (accessed March 2, 2023).", None),
+    ("https://www.mhlw.go.jp/stf/index.html を参照", None),
+    ("HbA1c 6.5%, WBC 7.2 x10^3/uL, Plt 245 K/uL", None),
+    ("metformin 500 mg twice daily", None),
+    ("95% CI 1.2-3.4, HR 92 bpm", None),
+    ("78歳男性", "AGE"),
+    ("a 45-year-old woman", "AGE"),
+    ("12-34-5678", "US_SSN"),  # not an SSN shape
+    ("000-12-3456", "US_SSN"),  # area 000 is never issued
+    ("666-12-3456", "US_SSN"),
+    ("05-1234-567", "PHONE_NUMBER"),  # 9 digits
+    ("1234 5678 9013", "JP_MY_NUMBER"),  # check digit fails, no label
+    ("2023年13月40日", "DATE_TIME"),  # no such date
+    ("Boise, ID 87050", "MEDICAL_RECORD_NUMBER"),  # a state, not an ID label
+    ("市立中央病院 東京都新宿区西新宿2-8-1", "LOCATION"),  # an institution's letterhead
+]
+
+
+@pytest.mark.parametrize(("text", "surface", "label"), VALID, ids=[f"{v[2]}:{v[1]}" for v in VALID])
+def test_valid_strings_are_found(fast_engine, found, text, surface, label):
+    assert (surface, label) in found(fast_engine, text)
+
+
+@pytest.mark.parametrize(("text", "label"), INVALID, ids=[v[0][:24] for v in INVALID])
+def test_traps_are_not_redacted(fast_engine, found, text, label):
+    assert found(fast_engine, text, label) == []
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [(make_my_number("12345678901"), True), ("123456789012", my_number_ok("123456789012")), ("1234", False)],
+)
+def test_my_number_check_digit(value, ok):
+    assert my_number_ok(value) is ok
+
+
+def test_my_number_check_digit_known_value():
+    # weights 6,5,4,3,2,7,6,5,4,3,2 over 1..1 -> sum 47, 47 % 11 = 3, check digit 11 - 3 = 8
+    assert my_number_ok("111111111118")
+    assert not my_number_ok("111111111119")
+
+
+@pytest.mark.parametrize(("body", "digit"), [("0613001", "7"), ("0113001", "2"), ("79927398713", None)])
+def test_luhn(body, digit):
+    if digit is None:
+        assert luhn_ok(body)  # the textbook Luhn example
+    else:
+        assert make_luhn(body) == body + digit
+        assert luhn_ok(body + digit)
+        assert not luhn_ok(body + str((int(digit) + 1) % 10))

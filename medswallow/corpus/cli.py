@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Annotated
@@ -47,7 +48,12 @@ def build_corpus(
             f"-> {out} ({cfg.executor.kind} executor)"
         )
 
-    manifest = build(cfg, out, workers=workers, overwrite=overwrite, show_progress=not quiet, on_plan=announce)
+    try:
+        manifest = build(cfg, out, workers=workers, overwrite=overwrite, show_progress=not quiet, on_plan=announce)
+    except KeyboardInterrupt:
+        # Said here (typer turns Ctrl-C into a plain exit code): finished tasks are kept, a rerun resumes.
+        console.print(f"[yellow]interrupted[/yellow]; finished work is kept in {out}: run the same command again to resume")
+        sys.exit(130)
     for table in summary_tables(manifest):
         # Logs and pipes get 80 columns by default; the table needs about 110 to stay readable.
         console.print(table, width=max(console.width, 110))

@@ -220,9 +220,22 @@ class Runner:
             )
         from datatrove.executor import LocalPipelineExecutor
 
+        workers = min(self.workers, tasks)
+        if workers > 1:
+            self._preload_workers()
         return LocalPipelineExecutor(
-            pipeline=[step], tasks=tasks, workers=min(self.workers, tasks), logging_dir=str(logs), start_method="forkserver"
+            pipeline=[step], tasks=tasks, workers=workers, logging_dir=str(logs), start_method="forkserver"
         )
+
+    def _preload_workers(self) -> None:
+        """Load the PII engine and models once in the forkserver that forks the workers (see warmup.py)."""
+        import multiprocess
+
+        from medswallow.corpus.warmup import ENV
+
+        modes = sorted({self.recipe.pii_mode(s) for s in self.recipe.sources} - {"off"})
+        os.environ[ENV] = ",".join(modes or ["none"]) + ("+pseudo" if self.recipe.pii.pseudonymize else "")
+        multiprocess.get_context("forkserver").set_forkserver_preload(["__main__", "medswallow.corpus.warmup"])
 
     def _start_ray(self) -> None:
         ray = require("ray", "corpus")

@@ -153,11 +153,8 @@ def detect_encoding(sample: bytes, declared: str = "auto") -> str | None:
     if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
         return "utf-16"
     cut = _cut_at_char_boundary(sample)
-    try:
-        cut.decode("utf-8")
+    if _mostly_utf8(cut):
         return "utf-8"
-    except UnicodeDecodeError:
-        pass
     from charset_normalizer import from_bytes
 
     best = from_bytes(cut, cp_isolation=JA_ENCODINGS).best()
@@ -168,6 +165,21 @@ def detect_encoding(sample: bytes, declared: str = "auto") -> str | None:
     enc = str(best.encoding)
     # Shift_JIS text often uses the Windows extensions: decode with their superset.
     return "cp932" if enc in ("shift_jis", "sjis") else enc
+
+
+def _mostly_utf8(sample: bytes) -> bool:
+    """UTF-8 when at least as many non-ASCII lines decode as fail: one corrupt line must not turn a UTF-8
+    file into CP932 for every other line (the corrupt line is quarantined on its own)."""
+    ok = bad = 0
+    for line in sample.split(b"\n"):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+            ok += 1
+        except UnicodeDecodeError:
+            bad += 1
+    return bad == 0 or ok >= bad
 
 
 def _cut_at_char_boundary(sample: bytes) -> bytes:
@@ -220,12 +232,23 @@ def iter_lines(f: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes | None
 
 
 def sniff(path: str) -> tuple[bytes, str | None]:
-    """The first bytes of a file (decompressed) and an error reason if it cannot be read at all."""
+    """The first bytes of a file (decompressed) and an error reason if nothing can be read at all.
+
+    A stream that breaks later (a truncated gzip) still yields its first bytes: the reader then keeps the
+    records before the break and quarantines the rest.
+    """
+    data = bytearray()
     try:
         with open_binary(path) as f:
-            return f.read(SNIFF_BYTES), None
+            while len(data) < SNIFF_BYTES:
+                chunk = f.read(min(65536, SNIFF_BYTES - len(data)))  # small reads: a break later keeps these
+                if not chunk:
+                    break
+                data += chunk
     except STREAM_ERRORS as exc:
-        return b"", f"unreadable:{type(exc).__name__}"
+        if not data:
+            return b"", f"unreadable:{type(exc).__name__}"
+    return bytes(data), None
 
 
 def decode_line(raw: bytes, encoding: str) -> str:

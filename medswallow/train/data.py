@@ -54,7 +54,12 @@ class TrainData:
 
     @property
     def tokens(self) -> int:
-        return int(sum(self.train["n_tokens"]))
+        """Training tokens per epoch (rows without an ``n_tokens`` column are counted from ``input_ids``)."""
+        if "n_tokens" in self.train.column_names:
+            return int(sum(self.train["n_tokens"]))
+        if "input_ids" in self.train.column_names:
+            return sum(len(ids) for ids in self.train["input_ids"])
+        return 0
 
     @property
     def examples(self) -> int:
@@ -161,7 +166,11 @@ def prepare_source(
 
 
 def _map_with_progress(
-    ds: Dataset, rows_fn: Callable[..., dict[str, list[Any]]], fn_kwargs: dict[str, Any], num_proc: int | None, what: str
+    ds: Dataset,
+    rows_fn: Callable[..., dict[str, list[Any]]],
+    fn_kwargs: dict[str, Any],
+    num_proc: int | None,
+    what: str,
 ) -> Dataset:
     """``Dataset.map`` in chunks, so a large source shows a rich progress bar with an ETA."""
     from datasets import concatenate_datasets

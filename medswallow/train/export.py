@@ -25,7 +25,11 @@ def merge_adapter(
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from medswallow.train.modeling import is_mxfp4, save_tokenizer_and_generation_config
+    from medswallow.train.modeling import (
+        forget_mxfp4_conversion,
+        is_mxfp4,
+        save_tokenizer_and_generation_config,
+    )
 
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
@@ -36,6 +40,7 @@ def merge_adapter(
         kwargs["quantization_config"] = Mxfp4Config(dequantize=True)
     with console.status(f"merging {adapter_dir.name} into {base}"):
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        forget_mxfp4_conversion(model)
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
         out_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(out_dir))
@@ -91,27 +96,72 @@ def check_eval_hook(recipe: BaseRecipe) -> None:
             "eval_suite needs the `medswallow eval` command (medswallow.bench), which this install does not "
             "have; install the [eval] extra (pip install 'medswallow[eval]') or remove eval_suite from the recipe"
         )
+    import importlib.util
+
+    from medswallow.bench.suite import Suite
+    from medswallow.config import load_config
+
+    parsed = load_config(Suite, suite)  # a broken suite fails now, with its own file/line message
+    if parsed.backend.kind == "server" and recipe.eval_suite.serve and importlib.util.find_spec("vllm") is None:
+        raise UserError(
+            "eval_suite: the suite's server backend needs vLLM to serve the trained model, and vllm is not "
+            "installed here; install it, or set eval_suite.serve: false and pass --base-url in eval_suite.args"
+        )
 
 
-def run_eval_hook(recipe: BaseRecipe, model_dir: Path) -> None:
-    """Run ``medswallow eval SUITE --model MODEL_DIR [args]`` as a user would, in a child process."""
+def run_eval_hook(recipe: BaseRecipe, model_dir: Path) -> Path | None:
+    """``medswallow eval SUITE`` on the exported model, as a user would run it, in a child process.
+
+    A suite with a server backend gets a vLLM server on ``model_dir`` for the length of the run.
+    Returns the eval output folder.
+    """
     if recipe.eval_suite is None:
-        return
-    suite = recipe.resolve(recipe.eval_suite.suite)
-    cmd = [
-        sys.executable,
-        "-m",
-        "medswallow.cli",
-        "eval",
-        str(suite),
-        "--model",
-        str(model_dir),
-        *recipe.eval_suite.args,
-    ]
-    console.print(f"running eval suite: {' '.join(cmd[2:])}")
-    code = subprocess.run(cmd, check=False).returncode
+        return None
+    from medswallow.bench.suite import Suite
+    from medswallow.config import load_config
+
+    hook = recipe.eval_suite
+    suite_path = recipe.resolve(hook.suite)
+    suite = load_config(Suite, suite_path)
+    out = recipe.resolve(hook.out) if hook.out else recipe.output_dir / "eval"
+    cmd = [sys.executable, "-m", "medswallow.cli", "eval", str(suite_path), "-o", str(out), *hook.args]
+    if suite.backend.kind == "server" and hook.serve:
+        from medswallow.inference.server import VLLMServer
+
+        out.mkdir(parents=True, exist_ok=True)
+        server = VLLMServer(
+            model=str(model_dir),
+            served_model_name="medswallow-trained",
+            port=_free_port(),
+            tensor_parallel_size=hook.tensor_parallel_size,
+            max_model_len=None,  # the model's own context length
+            extra_args=list(hook.server_args),
+            log_path=out / "vllm-server.log",
+        )
+        with console.status(f"starting vLLM on {model_dir}"):
+            server.start()
+        try:
+            code = _run_eval(cmd + ["--model", "medswallow-trained", "--base-url", server.base_url])
+        finally:
+            server.stop()
+    else:
+        code = _run_eval(cmd + ["--model", str(model_dir)])
     if code != 0:
         raise UserError(
             f"training finished and the model is saved in {model_dir}, but the eval suite failed (exit {code}); "
-            f"rerun it with: medswallow {' '.join(cmd[4:])}"
+            f"see {out} and rerun: medswallow {' '.join(cmd[3:])}"
         )
+    return out
+
+
+def _run_eval(cmd: list[str]) -> int:
+    console.print(f"running: medswallow {' '.join(cmd[3:])}")
+    return subprocess.run(cmd, check=False).returncode
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -152,9 +152,25 @@ def load_model(recipe: BaseRecipe) -> PreTrainedModel:
         if device.type == "cuda" and not sharded_launch():
             kwargs["device_map"] = {"": device}
         model = AutoModelForCausalLM.from_pretrained(model_source(recipe), revision=spec.revision, **kwargs)
+        forget_mxfp4_conversion(model)
     model.config.use_cache = False  # the KV cache is useless in training and clashes with checkpointing
     install_packed_sequence_masks(model)
     return model
+
+
+def forget_mxfp4_conversion(model: Any) -> None:
+    """Make ``save_pretrained`` write a dequantized model as plain bf16 weights.
+
+    transformers remembers the MXFP4 -> bf16 conversion it loaded with and "reverts" it on save, which writes
+    the experts under broken names ("gate_up_proj$") that no loader finds. The weights are bf16 now.
+    """
+    conversions = getattr(model, "_weight_conversions", None)
+    if conversions:
+        model._weight_conversions = [
+            c
+            for c in conversions
+            if not any(type(op).__name__.startswith("Mxfp4") for op in getattr(c, "operations", []))
+        ]
 
 
 def count_parameters(recipe: BaseRecipe, config: PretrainedConfig | None = None) -> tuple[int, int]:

@@ -218,10 +218,21 @@ class ExportSection(StrictModel):
 
 
 class EvalHookSection(StrictModel):
-    """Run an eval suite on the exported model once training ends."""
+    """Run an eval suite (``medswallow eval``) on the exported model once training ends."""
 
-    suite: str = Field(..., description="Eval suite YAML (pipelines/eval/...), run with `medswallow eval`.")
-    args: list[str] = Field(default_factory=list, description="Extra arguments for `medswallow eval`.")
+    suite: str = Field(..., description="Eval suite YAML (pipelines/eval/...), relative to the recipe.")
+    out: str | None = Field(default=None, description="Eval output folder; default OUTPUT_DIR/eval.")
+    serve: bool = Field(
+        default=True,
+        description="For suites with a server backend: start vLLM on the exported model for the run, stop it after.",
+    )
+    tensor_parallel_size: int = Field(default=1, ge=1, description="GPUs the vLLM server spreads the model over.")
+    server_args: list[str] = Field(
+        default_factory=list, description="Extra vLLM server arguments (e.g. --gpu-memory-utilization 0.9)."
+    )
+    args: list[str] = Field(
+        default_factory=list, description="Extra arguments for `medswallow eval` (e.g. --limit 50, --set repeats=3)."
+    )
 
 
 class DataSource(StrictModel):

@@ -76,7 +76,7 @@ def finished_run(vllm_server, tmp_path_factory):
         start_new_session=True,
     )
     try:
-        wait_for(lambda: served(vllm_server) - before >= 30 or proc.poll() is not None, timeout=600)
+        wait_for(lambda: served(vllm_server) - before >= 20 or proc.poll() is not None, timeout=600)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -111,7 +111,7 @@ def test_results_samples_report_and_plot(finished_run):
         base = name.split("@")[0]
         if t["scoring"] == "generative":
             assert t["n"] == ITEMS[base] and t["repeats"] == 2 and len(recs) == 2 * ITEMS[base]
-            assert t["settings"]["sampling"]["max_tokens"] == 16 and t["settings"]["seeds"] == [0, 1]
+            assert t["settings"]["sampling"]["max_tokens"] == 8 and t["settings"]["seeds"] == [0, 1]
             for r in recs:
                 for key in (
                     "prompt",

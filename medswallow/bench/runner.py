@@ -30,7 +30,7 @@ from medswallow.bench.prompts import (
 )
 from medswallow.bench.registry import get_task
 from medswallow.bench.scoring import summarise
-from medswallow.bench.suite import Suite, TaskRun
+from medswallow.bench.suite import SamplingConfig, Suite, TaskRun
 from medswallow.bench.task import Loaded, Task
 from medswallow.console import console, progress
 from medswallow.errors import UserError
@@ -48,7 +48,7 @@ class Prepared:
     data: str
     style: PromptStyle | None = None
     system: str = ""
-    sampling: Any = None  # SamplingConfig
+    sampling: SamplingConfig | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -60,9 +60,9 @@ def prepare(suite: Suite, run: TaskRun, limit: int | None = None) -> Prepared:
     samples = [s for s in loaded.samples if not s.voided]
     if run.text_only:
         samples = [s for s in samples if s.text_only]
-    cap = min(x for x in (run.limit, limit) if x is not None) if (run.limit or limit) else None
-    if cap is not None:
-        samples = samples[:cap]
+    caps = [x for x in (run.limit, limit) if x is not None]
+    if caps:
+        samples = samples[: min(caps)]
     prep = Prepared(run=run, task=task, loaded=loaded, samples=samples, data=data)
     where = f"task '{run.run_name}'"
     if run.mode == "generative":
@@ -98,7 +98,8 @@ class ChatJob:
 
 
 def chat_jobs(prep: Prepared, repeats: int, seed: int) -> list[ChatJob]:
-    assert prep.style is not None
+    """One request per item and repeat; repeat r samples with seed ``seed + r`` (its own cache entry)."""
+    assert prep.style is not None and prep.sampling is not None
     jobs = []
     for r in range(repeats):
         params = prep.sampling.params(seed=seed + r)
@@ -343,7 +344,7 @@ def write_samples(out_dir: Path, preps: list[Prepared]) -> None:
 def _settings(suite: Suite, p: Prepared) -> dict[str, Any]:
     s: dict[str, Any] = {"data": p.data, "text_only": p.run.text_only, "limit": p.run.limit}
     if p.run.mode == "generative":
-        assert p.style is not None
+        assert p.style is not None and p.sampling is not None
         params = p.sampling.params(seed=suite.seed)
         s.update(
             prompt=p.style.name,

@@ -17,19 +17,29 @@ def write_corpus(out: Path, n_docs: int = 40, seed: int = 0, shards: int = 2) ->
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from medswallow.models.tokenizer import count_tokens
-
     rng = random.Random(seed)
     docs = []
     for i in range(n_docs):
         text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(5, 60)))
-        docs.append({"id": f"doc-{i}", "text": text, "source": "sample", "lang": "ja", "n_tokens": count_tokens(text)})
+        docs.append({"id": f"doc-{i}", "text": text, "source": "sample", "lang": "ja", "n_tokens": _count(text)})
     (out / "data").mkdir(parents=True, exist_ok=True)
     per = -(-n_docs // shards)
     for s in range(shards):
         pq.write_table(pa.Table.from_pylist(docs[s * per : (s + 1) * per]), out / "data" / f"shard-{s:05d}.parquet")
     (out / "manifest.json").write_text(json.dumps({"sources": {"sample": {"docs_kept": n_docs}}}))
     return out
+
+
+def _count(text: str) -> int:
+    """Exact o200k_harmony count, as build-corpus writes it (0 where openai_harmony is not installed)."""
+    from medswallow.errors import UserError
+
+    try:
+        from medswallow.models.tokenizer import count_tokens
+
+        return count_tokens(text)
+    except UserError:
+        return 0
 
 
 def chat_row(i: int, *, thinking: str | None = "ガイドラインを確認する。", system: str | None = None) -> dict[str, Any]:

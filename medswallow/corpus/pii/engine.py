@@ -22,6 +22,8 @@ from medswallow.records import Span
 
 MODES = ("fast", "thorough")
 SCORE_THRESHOLD = 0.5
+PENDING_MIN = 0.3
+"""Name candidates scoring in [PENDING_MIN, threshold) go to window NER in the fast mode."""
 CONTEXT_BOOST = 0.35
 """Presidio's default context similarity factor: a context word lifts a 0.2-0.3 pattern over the threshold."""
 
@@ -57,10 +59,15 @@ class _Pipeline:
         self.ja_names = JapaneseNameFinder()
         self.en_names = EnglishNameFinder()
         self.ner: Any = None
+        self.window_ner: Any = None
         if mode == "thorough":
             from medswallow.corpus.pii.ner import NerRecognizer
 
             self.ner = NerRecognizer()
+        else:
+            from medswallow.corpus.pii.ner import WindowNer
+
+            self.window_ner = WindowNer()
 
 
 class PIIEngine:
@@ -141,11 +148,24 @@ class PIIEngine:
         ner_hits: list[list[Candidate]] = [[] for _ in texts]
         if pipe.ner is not None:
             ner_hits = pipe.ner.find_batch(texts, segs)
-        out = []
-        for text, lang, seg, extra in zip(texts, doc_langs, segs, ner_hits, strict=True):
-            cands = self._candidates(text, seg) + extra
-            out.append(self._finalize(text, lang, seg, cands))
-        return out
+        all_cands = [self._candidates(text, seg) + extra for text, seg, extra in zip(texts, segs, ner_hits, strict=True)]
+        if pipe.window_ner is not None:
+            pending: list[tuple[int, Candidate]] = []
+            for i, cands in enumerate(all_cands):
+                sure = [(c.start, c.end) for c in cands if c.label == "PERSON" and c.score >= self.score_threshold]
+                pending.extend(
+                    (i, c)
+                    for c in cands
+                    if c.label == "PERSON"
+                    and PENDING_MIN <= c.score < self.score_threshold
+                    and not any(s <= c.start and c.end <= e for s, e in sure)  # already covered by a cue
+                )
+            if pending:
+                pipe.window_ner.confirm(texts, pending)
+        return [
+            self._finalize(text, lang, seg, cands)
+            for text, lang, seg, cands in zip(texts, doc_langs, segs, all_cands, strict=True)
+        ]
 
     def _candidates(self, text: str, segs: list[Segment]) -> list[Candidate]:
         pipe = self.pipeline

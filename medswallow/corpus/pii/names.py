@@ -409,6 +409,9 @@ KANA_NOT_NAMES = frozenset(
 """Hiragana words before さん/ちゃん that are not names (おばあちゃん, みなさん, お疲れさま)."""
 
 
+PENDING_SCORE = 0.3
+"""Score of a name candidate that needs NER to agree before it is reported (see ``ner.WindowNer``)."""
+
 _EN_TOKEN = r"(?:O'[A-Z][a-z]+|Mc[A-Z][a-z]+|Mac[A-Z][a-z]+|[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]{2,}(?=[ ][A-Z][a-z]))"
 _EN_PARTICLE = r"(?:(?:de|van|von|der|den|da|di|del|della|la|le|du|bin|ibn|al|el|ter)[ ])"
 _EN_NAME = rf"{_EN_TOKEN}(?:[ ](?:[A-Z]\.[ ]?)?{_EN_PARTICLE}{{0,2}}{_EN_TOKEN}){{0,2}}"  # one line only: names never wrap
@@ -462,6 +465,14 @@ EN_EPONYM_HEADS = regex.compile(
 )
 """What follows an eponym or a citation: "Cushing syndrome", "Babinski sign", "Smith et al."."""
 
+EN_NOT_NAME_WORDS = regex.compile(
+    r"(?i)\b(?:scale|score|syndrome|disease|sign|test|criteria|index|classification|coma|procedure|catheter|"
+    r"hospital|clinic|center|centre|medical|university|practice|community|general|department|health|care|"
+    r"road|street|drive|avenue|court|way|lane|place|terrace|boulevard|hill|view|park|institute|foundation|"
+    r"pharmacy|laboratory|lab|unit|ward|service|services|insurance|group|company|inc|corp|ltd|college|school)\b"
+)
+"""Words that make a capitalised phrase an institution, a place or a clinical term rather than a person."""
+
 _EN_CUES = (
     ("title", rf"(?<=(?<![A-Za-z]){_TITLES}\.?\s?){_EN_NAME}", 0.85),
     ("label", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?){_EN_NAME}", 0.8),
@@ -474,6 +485,8 @@ _EN_CUES = (
     ("about", rf"(?<=(?<![A-Za-z])(?:note|letter|summary|report|referral|consult|consultation|visit|request|record|chart)\s(?:for|on|regarding|re:?)\s){_EN_NAME}", 0.7),
     ("narrative", rf"(?<![A-Za-z.]\s|[a-z,]\s){_EN_NAME}(?=\s(?:is|was)\s(?:a|an)\s[0-9]|,\s(?:a|an)\s[0-9]|,\s[0-9]{{1,3}}(?:-|\s)?(?:year|yr|y/?o|yo|[MF]\b)|\s\([0-9]{{1,3}}\s?(?:y|yo|M|F)\b|\s(?:presented|presents|was\sadmitted|reports|is\sa\s))", 0.7),
     ("honorific", rf"{_EN_NAME}(?=[)）]?\s?(?:様|さん|殿|氏|先生|君|ちゃん))", 0.85),
+    # two or more capitalised words mid-sentence: a name only if NER agrees (window NER / thorough mode)
+    ("capitalized", rf"(?<=[a-z,;]\s){_EN_NAME}", PENDING_SCORE),
     ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字|夫|妻|長男|長女|家族|連絡先)\s?[:・]?\s?){_EN_NAME}", 0.8),
 )
 
@@ -482,15 +495,19 @@ class EnglishNameFinder:
     """Finds English (and romaji) person names from cue patterns; see the module docstring."""
 
     def __init__(self) -> None:
-        self._patterns = [(name, regex.compile(rx), score) for name, rx, score in _EN_CUES]
+        from medswallow.corpus.pii.recognizers.base import lookbehind_to_group
+
+        self._patterns = [(name, regex.compile(lookbehind_to_group(rx)), score) for name, rx, score in _EN_CUES]
 
     def find(self, text: str, start: int = 0, end: int | None = None) -> list[NameHit]:
         end = len(text) if end is None else end
         folded = fold(text)
         hits: list[NameHit] = []
         for name, rx, score in self._patterns:
+            has_value = "v" in rx.groupindex
             for m in rx.finditer(folded, start, end):
-                hit = self._clean(folded, m.start(), m.end(), score, name)
+                s, e = m.span("v") if has_value else m.span()
+                hit = self._clean(folded, s, e, score, name)
                 if hit is not None:
                     hits.append(hit)
         return hits
@@ -509,6 +526,8 @@ class EnglishNameFinder:
             while e > s and folded[e - 1] == " ":
                 e -= 1
             words.pop()
+        if source == "capitalized" and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
+            return None
         if not words or e <= s:
             return None
         if EN_EPONYM_HEADS.match(folded[e : e + 30]):

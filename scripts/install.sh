@@ -5,6 +5,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+
+# System packages for the real-component tests: PostgreSQL (review store), Chromium (review app),
+# poppler (PDF checks). Installed only where missing, and only where apt-get can run.
+need=""
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
+command -v chromium >/dev/null 2>&1 || need="$need chromium chromium-driver"
+command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"
+if [ -n "$need" ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $need >/dev/null
+fi
+
 [ -d .venv ] || "$PY" -m venv .venv
 source .venv/bin/activate
 python -m pip install -q -U pip wheel setuptools

@@ -205,47 +205,59 @@ def annotator_ids(store: ReviewStore, roles: tuple[str, ...] = ("annotator",)) -
 
 
 def login(store: ReviewStore, username: str, password: str, settings: AuthSettings | None = None) -> str:
-    """Check the password and open a session; returns the session token (keep it secret)."""
+    """Check the password and open a session; returns the session token (keep it secret).
+
+    The slow argon2 check runs outside any transaction, so a login never holds the database's write lock.
+    A failed attempt for an unknown name is audited without the name: people type passwords into the
+    username box, and the audit log must never hold one.
+    """
     settings = settings or AuthSettings()
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    now = utcnow()
-    with store.write(Actor(None, username[:120] or "?", "annotator")) as (session, audit):
+    with store.read() as session:
         user = session.scalar(select(User).where(User.username == username))
-        if user is None or user.password_hash is None or not user.active:
-            try:
-                _hasher().verify(_dummy_hash(), password)
-            except VerificationError:
-                pass
-            audit("auth.login_failed", "user", user.id if user else None, reason="unknown or inactive account")
-            log.info("login failed (unknown or inactive account)")
-            _fail = AuthError(INVALID_LOGIN)
-        elif user.locked_until and user.locked_until > now:
-            audit("auth.login_locked", "user", user.id)
-            _fail = AuthError(f"account locked after repeated failures; try again after {user.locked_until:%H:%M} UTC or ask an admin")
-        else:
-            try:
-                ok = bool(_hasher().verify(user.password_hash, password))
-            except (VerificationError, InvalidHashError):
-                ok = False
-            if ok:
-                user.failed_logins = 0
-                user.locked_until = None
-                if _hasher().check_needs_rehash(user.password_hash):
-                    user.password_hash = hash_password(password)
-                token = _open_session(session, user, now, settings, "password")
-                audit("auth.login", "user", user.id)
-                return token
-            user.failed_logins += 1
-            locked = user.failed_logins >= settings.max_failures
-            if locked:
-                user.locked_until = now + settings.lockout
-                user.failed_logins = 0
-            audit("auth.login_failed", "user", user.id, reason="wrong password", locked=locked)
-            log.info("login failed for user id %s%s", user.id, " (now locked)" if locked else "")
-            _fail = AuthError(INVALID_LOGIN)
-    # Raised after the transaction commits, so the failure count and the audit entry are kept.
-    raise _fail
+        known = user is not None and user.password_hash is not None and user.active
+        uid, role, stored_hash = (user.id, user.role, user.password_hash) if user else (None, "annotator", None)
+        locked_until = user.locked_until if user else None
+    if not known or stored_hash is None or uid is None:
+        try:  # same work as for a real account, so timing does not reveal which names exist
+            _hasher().verify(_dummy_hash(), password)
+        except VerificationError:
+            pass
+        with store.write(Actor(uid, username if uid else "<unknown>", role)) as (_, audit):
+            audit("auth.login_failed", "user", uid, reason="unknown or inactive account")
+        log.info("login failed (unknown or inactive account)")
+        raise AuthError(INVALID_LOGIN)
+    actor = Actor(uid, username, role)
+    if locked_until and locked_until > utcnow():
+        with store.write(actor) as (_, audit):
+            audit("auth.login_locked", "user", uid)
+        raise AuthError(f"account locked after repeated failures; try again after {locked_until:%H:%M} UTC or ask an admin")
+    try:
+        ok = bool(_hasher().verify(stored_hash, password))
+    except (VerificationError, InvalidHashError):
+        ok = False
+    new_hash = hash_password(password) if ok and _hasher().check_needs_rehash(stored_hash) else None
+    now = utcnow()
+    with store.write(actor) as (session, audit):
+        row = session.scalar(select(User).where(User.id == uid).with_for_update())
+        assert row is not None
+        if ok and row.password_hash == stored_hash and row.active:  # not changed or disabled meanwhile
+            row.failed_logins = 0
+            row.locked_until = None
+            if new_hash:
+                row.password_hash = new_hash
+            token = _open_session(session, row, now, settings, "password")
+            audit("auth.login", "user", uid)
+            return token
+        row.failed_logins += 1
+        locked = row.failed_logins >= settings.max_failures
+        if locked:
+            row.locked_until = now + settings.lockout
+            row.failed_logins = 0
+        audit("auth.login_failed", "user", uid, reason="wrong password", locked=locked)
+    log.info("login failed for user id %s%s", uid, " (now locked)" if locked else "")
+    raise AuthError(INVALID_LOGIN)
 
 
 def login_oidc(store: ReviewStore, email: str, settings: AuthSettings | None = None) -> str:
@@ -256,12 +268,12 @@ def login_oidc(store: ReviewStore, email: str, settings: AuthSettings | None = N
         user = session.scalar(select(User).where(User.email == email.lower()))
         if user is None or not user.active:
             audit("auth.login_failed", "user", user.id if user else None, reason="no account for this identity")
-            _fail = AuthError("no active review account for this identity; ask an admin to add you")
+            failure = AuthError("no active review account for this identity; ask an admin to add you")
         else:
             token = _open_session(session, user, now, settings, "oidc")
             audit("auth.login", "user", user.id, method="oidc")
             return token
-    raise _fail
+    raise failure
 
 
 def _open_session(session, user: User, now: datetime, settings: AuthSettings, method: str) -> str:  # type: ignore[no-untyped-def]
@@ -299,6 +311,7 @@ def resume(store: ReviewStore, token: str | None, settings: AuthSettings | None 
         if now >= auth.expires_at or now - auth.last_seen_at >= settings.idle_timeout:
             raise AuthError("your session expired; please log in again")
         actor = Actor(user.id, user.username, user.role)
+        # Session bookkeeping, not a change anyone made: refreshed without an audit entry.
         touch = now - auth.last_seen_at > timedelta(seconds=30)
         session_id = auth.id
     if touch:  # sliding idle window; written at most every 30 s so page reruns stay read-only

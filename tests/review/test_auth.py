@@ -211,3 +211,12 @@ def test_default_hash_parameters_are_rfc_9106(monkeypatch, store: ReviewStore):
     monkeypatch.setenv(auth.ARGON2_PROFILE_ENV, "NONE")
     with pytest.raises(UserError, match="CHEAPEST"):
         add_user(store, OPERATOR, "dr.kato", "annotator", PASSWORD)
+
+
+def test_a_password_typed_into_the_username_box_is_not_audited(store: ReviewStore):
+    add_user(store, OPERATOR, "dr.sato", "annotator", PASSWORD)
+    with pytest.raises(AuthError, match="invalid"):
+        login(store, PASSWORD, PASSWORD)  # the password in both boxes
+    with store.read() as session:
+        dump = "\n".join(str(row) for row in session.execute(text("SELECT * FROM audit_log")))
+    assert PASSWORD not in dump and "<unknown>" in dump

@@ -190,13 +190,13 @@ class PIIEngine:
                     score = min(1.0, score + CONTEXT_BOOST)
                 cands.append(Candidate(s, e, rec.ENTITY, score, type(rec).__name__))
         if "PERSON" in self.labels:
+            # English cues run over the whole text (romaji names sit inside Japanese sentences, and a cue
+            # may span a segment boundary); Sudachi runs on the Japanese segments only.
+            hits = pipe.en_names.find(text)
             for seg in segs:
                 if seg.lang == "ja":
-                    hits = pipe.ja_names.find(text, seg.start, seg.end)
-                    hits += pipe.en_names.find(text, seg.start, seg.end)  # romaji names inside Japanese text
-                else:
-                    hits = pipe.en_names.find(text, seg.start, seg.end)
-                cands.extend(Candidate(h.start, h.end, "PERSON", h.score, h.source) for h in hits)
+                    hits += pipe.ja_names.find(text, seg.start, seg.end)
+            cands.extend(Candidate(h.start, h.end, "PERSON", h.score, h.source) for h in hits)
         return cands
 
     def _finalize(self, text: str, lang: str, segs: list[Segment], cands: list[Candidate]) -> list[Span]:

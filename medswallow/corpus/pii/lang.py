@@ -13,7 +13,9 @@ _JA = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\
 _KANA = re.compile(r"[\u3040-\u30ff\uff66-\uff9f]")
 _LATIN = re.compile(r"[A-Za-z\uff21-\uff3a\uff41-\uff5a]")
 _HANGUL = re.compile(r"[\uac00-\ud7af]")
-_SEGMENT = re.compile(r"[^\n。！？!?]*(?:[。！？!?]+|\n|$)")
+# A piece ends at Japanese/English sentence marks, a newline, or ". " after a word of 3+ lowercase letters
+# (so "Dr. Smith" and "et al. 2019" stay whole).
+_SEGMENT = re.compile(r"(?:[^\n。！？!?.]|(?<![a-z][a-z][a-z])\.(?=\s)|\.(?!\s))*(?:[。！？!?]+|(?<=[a-z][a-z][a-z])\.(?=\s)|\n|$)")
 
 SUPPORTED = ("ja", "en")
 

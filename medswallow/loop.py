@@ -251,17 +251,29 @@ def export_reviews(review_db: str, prompt_set: str | None, taxonomy_path: Path |
     return out
 
 
-def train_dpo(recipe_path: Path, overrides: list[str], export_dir: Path, out: Path) -> tuple[Path, str]:
-    """Run the DPO recipe on the export; returns (servable model folder, base model it started from)."""
-    from medswallow.train.modeling import model_source
-    from medswallow.train.registry import load_recipe
-    from medswallow.train.runner import run
+def load_dpo_recipe(recipe_path: Path, overrides: list[str], export_dir: Path, out: Path) -> tuple[Any, Any]:
+    """The DPO recipe pointed at the export and at ``out``, checked before anything runs."""
+    import yaml
 
+    from medswallow.train.registry import load_recipe
+
+    if not recipe_path.is_file():
+        raise UserError(f"{recipe_path}: recipe file not found")
+    raw = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
+    kind = raw.get("kind") if isinstance(raw, dict) else None
+    if kind != "dpo":
+        raise UserError(f"{recipe_path}: the loop trains a DPO recipe (kind: dpo), not kind: {kind}")
     module, recipe = load_recipe(recipe_path, [*overrides, f"data.export={export_dir}", f"train.output_dir={out}"])
-    if recipe.kind != "dpo":
-        raise UserError(f"{recipe_path}: the loop trains a DPO recipe (kind: dpo), not kind: {recipe.kind}")
     if recipe.method == "lora" and not recipe.export.merge:
         raise UserError(f"{recipe_path}: the loop serves the trained model; set export.merge: true for a LoRA recipe")
+    return module, recipe
+
+
+def train_dpo(module: Any, recipe: Any) -> tuple[Path, str]:
+    """Run the DPO recipe; returns (servable model folder, the model it started from)."""
+    from medswallow.train.modeling import model_source
+    from medswallow.train.runner import run
+
     result = run(module, recipe)
     if not result.finished or result.model_dir is None:
         raise UserError("DPO training stopped before its last step; run the same loop command again to continue it")
@@ -311,14 +323,15 @@ def run_loop(
     make_rules(list(rules))  # a typo in --rules fails now, not after training
     suite = load_config(Suite, suite_path)
     out = out.resolve()
+    export_dir = (export_dir or out / "export").resolve()
+    module, recipe = load_dpo_recipe(recipe_path, list(overrides or []), export_dir, out / "dpo")
     out.mkdir(parents=True, exist_ok=True)
     if review_db is not None:
-        export_dir = export_reviews(review_db, prompt_set, None, out / "export")
-    assert export_dir is not None
-    export_dir = export_dir.resolve()
+        taxonomy = recipe.resolve(recipe.data.taxonomy) if recipe.data.taxonomy else None
+        export_reviews(review_db, prompt_set, taxonomy, export_dir)
     prompts = file_prompts(prompt_files) if prompt_files else export_prompts(export_dir)
 
-    model_dir, base = train_dpo(recipe_path, list(overrides or []), export_dir, out / "dpo")
+    model_dir, base = train_dpo(module, recipe)
     before = Side("before", base, before_url, before_name)
     after = Side("after", str(model_dir))
     results_before, safety_before = evaluate(before, suite, prompts, rules, out / "before", max_model_len)

@@ -7,11 +7,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
 # System packages for the real-component tests: PostgreSQL (review store), Chromium (review app),
-# poppler (PDF checks). Installed only where missing, and only where apt-get can run.
+# poppler (PDF checks), CJK fonts. Installed only where missing, and only where apt-get can run.
 need=""
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need="$need postgresql"
 command -v chromium >/dev/null 2>&1 || need="$need chromium chromium-driver"
 command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$need fonts-noto-cjk"  # Japanese in plots and screenshots
 if [ -n "$need" ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

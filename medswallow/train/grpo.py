@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,13 +46,18 @@ def _known_task(value: str) -> str:
 class ExamSource(StrictModel):
     """Training items in one benchmark task's format (the task names the loader and the default prompt)."""
 
-    task: str = Field(..., description="Format and prompt of the items: igakuqa, yakugakuqa, jmmlu_medical, ...")
+    task: str = Field(
+        ..., description="Format and prompt of the items: igakuqa, yakugakuqa, jmmlu_medical, ..."
+    )
     data: str = Field(
-        ..., description="Local file/folder in that format (relative to the recipe; ${VAR} expanded), or an HF id."
+        ...,
+        description="Local file/folder in that format (relative to the recipe; ${VAR} expanded), or an HF id.",
     )
     name: str | None = Field(default=None, description="Label in tables; default: task:folder.")
     limit: int | None = Field(default=None, ge=1, description="Only the first N items (quick experiments).")
-    prompt: str | None = Field(default=None, description="Prompt style (exam, cot); default: the task's, as in eval.")
+    prompt: str | None = Field(
+        default=None, description="Prompt style (exam, cot); default: the task's, as in eval."
+    )
     system: str | None = Field(default=None, description="Override the task's system line ('' for none).")
 
     @field_validator("task")
@@ -82,13 +86,19 @@ class DecontamSection(StrictModel):
     )
     sets: list[EvalSet] = Field(default_factory=list, description="More evaluation sets, named directly.")
     ngram: int = Field(
-        default=24, ge=8, description="Character n-gram length on text without spaces and punctuation (~8 English words)."
+        default=24,
+        ge=8,
+        description="Character n-gram length on text without spaces and punctuation (~8 English words).",
     )
     min_overlap: float = Field(
-        default=0.5, gt=0, le=1, description="Overlap: this share of the shorter item's n-grams appears in the other."
+        default=0.5,
+        gt=0,
+        le=1,
+        description="Overlap: this share of the shorter item's n-grams appears in the other.",
     )
     allow_unchecked: bool = Field(
-        default=False, description="Train without any evaluation set to check against (results cannot be trusted then)."
+        default=False,
+        description="Train without any evaluation set to check against (results cannot be trusted then).",
     )
 
 
@@ -96,10 +106,15 @@ class GRPOData(StrictModel):
     """Multiple-choice training items in benchmark formats."""
 
     train: list[ExamSource] = Field(..., min_length=1)
-    text_only: bool = Field(default=True, description="Leave out items that need a figure (the model cannot see it).")
-    max_prompt_length: int = Field(default=1024, ge=16, description="Items whose prompt is longer are left out.")
+    text_only: bool = Field(
+        default=True, description="Leave out items that need a figure (the model cannot see it)."
+    )
+    max_prompt_length: int = Field(
+        default=1024, ge=16, description="Items whose prompt is longer are left out."
+    )
     reasoning_effort: Literal["low", "medium", "high"] = Field(
-        default="medium", description="Harmony reasoning level in the system prompt; match how the model is evaluated."
+        default="medium",
+        description="Harmony reasoning level in the system prompt; match how the model is evaluated.",
     )
     decontamination: DecontamSection = Field(default_factory=DecontamSection)
 
@@ -120,18 +135,31 @@ class GenerationSection(StrictModel):
         "`trl vllm-serve --model MODEL` on other GPUs (fastest; weights synced every step); vllm_colocate: "
         "vLLM inside each training process, sharing its GPU.",
     )
-    num_generations: int = Field(default=8, ge=2, description="Completions per prompt (the group GRPO normalises over).")
-    max_completion_length: int = Field(
-        default=2048, ge=1, description="Tokens of reasoning + answer; a cut-off answer gets no format reward."
+    num_generations: int = Field(
+        default=8, ge=2, description="Completions per prompt (the group GRPO normalises over)."
     )
-    temperature: float = Field(default=1.0, gt=0, description="Sampling temperature (1.0 keeps the policy's own distribution).")
+    max_completion_length: int = Field(
+        default=2048,
+        ge=1,
+        description="Tokens of reasoning + answer; a cut-off answer gets no format reward.",
+    )
+    temperature: float = Field(
+        default=1.0, gt=0, description="Sampling temperature (1.0 keeps the policy's own distribution)."
+    )
     top_p: float = Field(default=1.0, gt=0, le=1)
     top_k: int | None = Field(default=None, ge=1)
     min_p: float | None = Field(default=None, ge=0, le=1)
-    vllm_server_url: str = Field(default="http://127.0.0.1:8000", description="vllm_server: where `trl vllm-serve` listens.")
-    vllm_server_timeout: float = Field(default=240, gt=0, description="vllm_server: seconds to wait for it at start.")
+    vllm_server_url: str = Field(
+        default="http://127.0.0.1:8000", description="vllm_server: where `trl vllm-serve` listens."
+    )
+    vllm_server_timeout: float = Field(
+        default=240, gt=0, description="vllm_server: seconds to wait for it at start."
+    )
     vllm_gpu_memory_utilization: float = Field(
-        default=0.3, gt=0, lt=1, description="vllm_colocate: share of each GPU given to vLLM (the rest trains)."
+        default=0.3,
+        gt=0,
+        lt=1,
+        description="vllm_colocate: share of each GPU given to vLLM (the rest trains).",
     )
 
 
@@ -139,18 +167,26 @@ class GRPOSection(StrictModel):
     """The policy-gradient loss (TRL GRPOConfig); anything else goes through train.trl_args."""
 
     beta: float = Field(
-        default=0.0, ge=0, description="KL penalty to the reference. 0: no reference model (less memory, the DAPO choice); "
-        "> 0: LoRA uses the adapter-disabled base, full loads a second copy."
+        default=0.0,
+        ge=0,
+        description="KL penalty to the reference. 0: no reference model (less memory, the DAPO choice); "
+        "> 0: LoRA uses the adapter-disabled base, full loads a second copy.",
     )
-    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(default="dapo", description="How token losses are averaged.")
+    loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = Field(
+        default="dapo", description="How token losses are averaged."
+    )
     epsilon: float = Field(default=0.2, gt=0, description="Lower clip range of the policy ratio.")
-    epsilon_high: float | None = Field(default=0.28, gt=0, description="Upper clip (DAPO clip-higher); null: epsilon.")
+    epsilon_high: float | None = Field(
+        default=0.28, gt=0, description="Upper clip (DAPO clip-higher); null: epsilon."
+    )
     scale_rewards: Literal["group", "batch", "none"] = Field(
-        default="group", description="Divide advantages by the reward std of the group, of the batch, or not at all."
+        default="group",
+        description="Divide advantages by the reward std of the group, of the batch, or not at all.",
     )
     num_iterations: int = Field(default=1, ge=1, description="Policy updates per generated batch.")
     mask_truncated_completions: bool = Field(
-        default=False, description="Leave cut-off completions out of the loss (they still count for the group mean)."
+        default=False,
+        description="Leave cut-off completions out of the loss (they still count for the group mean).",
     )
 
 
@@ -171,9 +207,11 @@ class Recipe(BaseRecipe):
 
 
 def normalise_for_overlap(text: str) -> str:
-    """NFKC, lower case, letters and digits only: spacing, punctuation and full-width forms never hide a copy."""
-    folded = unicodedata.normalize("NFKC", text).lower()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+    """The corpus decontamination's matching key (NFKC, case-folded, no spaces or punctuation), so spacing,
+    punctuation and full-width forms never hide a copy and both checks agree on what "the same text" is."""
+    from medswallow.corpus.normalize import match_key
+
+    return match_key(text)
 
 
 def item_text(sample: Sample) -> str:
@@ -193,7 +231,10 @@ class OverlapIndex:
 
     Two items overlap when ``min_overlap`` of the shorter one's n-grams occur in the other, so a training
     item that copies only the question of an eval item (or an eval item quoted inside a longer training
-    item) is caught. Items shorter than ``ngram`` characters are compared whole.
+    item) is caught. Items shorter than ``ngram`` characters are compared whole. The corpus's
+    ``BenchmarkIndex`` is built for documents instead: it indexes each question and choice on its own and
+    skips those shorter than the n-gram, so a short exam item ("鉄欠乏性貧血でみられる所見はどれか。" with
+    one-word choices) is not indexed at all; an item-to-item check needs the whole item as one text.
     """
 
     def __init__(self, ngram: int, min_overlap: float) -> None:
@@ -250,7 +291,9 @@ def data_location(recipe: Recipe, raw: str, where: str) -> str:
 
     missing = [v for v in re.findall(r"\$\{(\w+)\}", raw) if v not in os.environ]
     if missing:
-        raise UserError(f"{where}: {raw!r} uses ${{{missing[0]}}}, which is not set; export {missing[0]}=/path or --set {where}=PATH")
+        raise UserError(
+            f"{where}: {raw!r} uses ${{{missing[0]}}}, which is not set; export {missing[0]}=/path or --set {where}=PATH"
+        )
     expanded = os.path.expandvars(raw)
     return expanded if is_hf_id(expanded) else str(recipe.resolve(expanded))
 
@@ -290,7 +333,9 @@ def check_decontamination(recipe: Recipe, items: list[tuple[str, Sample]]) -> in
     dec = recipe.data.decontamination
     if not dec.suites and not dec.sets:
         if dec.allow_unchecked:
-            console.print("[yellow]note:[/yellow] no evaluation sets named: training items are not checked for overlap")
+            console.print(
+                "[yellow]note:[/yellow] no evaluation sets named: training items are not checked for overlap"
+            )
             return 0
         raise UserError(
             "data.decontamination: name the evaluation sets to check the training items against (suites: "
@@ -360,9 +405,13 @@ def load_data(recipe: Recipe, tokenizer: Any) -> TrainData:
     # The trainer's arguments (batch vs group size, reward weights) are checked now, not after the weights load.
     grpo_config(recipe, build_rewards(recipe.rewards, recipe.generation.max_completion_length)[1])
     loaded = load_items(recipe)
-    checked = check_decontamination(recipe, [(source_name(src), s) for src, samples in loaded for s in samples])
+    checked = check_decontamination(
+        recipe, [(source_name(src), s) for src, samples in loaded for s in samples]
+    )
     if checked:
-        console.print(f"decontamination: {sum(len(s) for _, s in loaded)} training items checked against {checked} evaluation items, no overlap")
+        console.print(
+            f"decontamination: {sum(len(s) for _, s in loaded)} training items checked against {checked} evaluation items, no overlap"
+        )
     rows: list[dict[str, Any]] = []
     reports: list[SourceReport] = []
     rejected: list[dict[str, Any]] = []
@@ -373,7 +422,9 @@ def load_data(recipe: Recipe, tokenizer: Any) -> TrainData:
             reason = skip_reason(s, recipe.data.text_only)
             if not reason:
                 prompt = item_prompt(s, src)
-                enc = tokenizer.apply_chat_template(prompt, tokenize=True, return_dict=True, add_generation_prompt=True, **effort)
+                enc = tokenizer.apply_chat_template(
+                    prompt, tokenize=True, return_dict=True, add_generation_prompt=True, **effort
+                )
                 n = len(enc["input_ids"])
                 if n > recipe.data.max_prompt_length:
                     reason = "prompt longer than max_prompt_length"
@@ -382,13 +433,21 @@ def load_data(recipe: Recipe, tokenizer: Any) -> TrainData:
                 rejected.append({"source": report.name, "row": i, "id": s.id, "reason": reason})
                 continue
             sample_json = json.dumps(s.to_dict(), ensure_ascii=False)
-            rows.append({"prompt": prompt, "sample": sample_json, "n_tokens": n + recipe.generation.max_completion_length})
+            rows.append(
+                {
+                    "prompt": prompt,
+                    "sample": sample_json,
+                    "n_tokens": n + recipe.generation.max_completion_length,
+                }
+            )
             report.rows_kept += 1
             report.tokens += n
         reports.append(report)
     write_rejected(rejected, recipe.output_dir)
     if not rows:
-        raise UserError("no usable training items: every item was left out (see the table and rejected.jsonl)")
+        raise UserError(
+            "no usable training items: every item was left out (see the table and rejected.jsonl)"
+        )
     train = Dataset.from_list(rows).shuffle(seed=recipe.train.seed).flatten_indices()
     return TrainData(train, None, reports, "examples")
 
@@ -408,7 +467,11 @@ def generation_arguments(g: GenerationSection) -> dict[str, Any]:
         "use_vllm": g.backend != "transformers",
     }
     if g.backend == "vllm_server":
-        kwargs.update(vllm_mode="server", vllm_server_base_url=g.vllm_server_url, vllm_server_timeout=g.vllm_server_timeout)
+        kwargs.update(
+            vllm_mode="server",
+            vllm_server_base_url=g.vllm_server_url,
+            vllm_server_timeout=g.vllm_server_timeout,
+        )
     elif g.backend == "vllm_colocate":
         kwargs.update(vllm_mode="colocate", vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization)
     return kwargs
@@ -439,7 +502,9 @@ def grpo_config(recipe: Recipe, reward_weights: list[float]) -> Any:
     )
 
 
-def train(recipe: Recipe, data: TrainData, tokenizer: Any, callbacks: list[Any] | tuple[Any, ...] = ()) -> Any:
+def train(
+    recipe: Recipe, data: TrainData, tokenizer: Any, callbacks: list[Any] | tuple[Any, ...] = ()
+) -> Any:
     """Reinforce right, well-formed answers with TRL's GRPOTrainer; save the weights when done."""
     from trl import GRPOTrainer
 

@@ -13,6 +13,7 @@ import functools
 import os
 import shutil
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -307,11 +308,19 @@ def build(
     n_workers = workers or recipe.executor.workers or os.cpu_count() or 1
     runner = Runner(kind, n_workers, recipe, show_progress)
     out_str = str(layout.out)
+    timings: dict[str, float] = {}
     try:
+        t0 = time.perf_counter()
         runner.run(ProcessStep(recipe, out_str), len(units), "process units", layout)
+        t1 = time.perf_counter()
         runner.run(SelectStep(recipe, out_str), 1, "dedup + mixture", layout)
+        t2 = time.perf_counter()
         shards = len(read_json(layout.shards_plan)["shards"])
         runner.run(WriteStep(recipe, out_str), shards, "write shards", layout)
+        timings = {"process": t1 - t0, "select": t2 - t1, "write": time.perf_counter() - t2}
     finally:
         runner.close()
-    return write_outputs(recipe, layout, units)
+    manifest = write_outputs(recipe, layout, units)
+    # Wall times of this run (not part of the output contract: the manifest stays byte-stable).
+    write_json(layout.work / "timings.json", {"executor": kind, "workers": n_workers, "seconds": timings})
+    return manifest

@@ -32,8 +32,9 @@ class MinHasher:
         self.b = rng.integers(0, 2**63, size=num, dtype=np.uint64)
 
     def shingles(self, key: str, lang: str) -> np.ndarray:
+        """Shingle hashes; repeats are harmless to a minimum, so no (sorting) de-duplication is done."""
         n = self.ngram_ja if lang in ("ja", "mixed") else self.ngram_other
-        return np.unique(char_ngram_hashes(key, n))
+        return char_ngram_hashes(key, n)
 
     def signature(self, shingles: np.ndarray) -> np.ndarray:
         sig = np.full(self.a.shape, np.iinfo(np.uint64).max, dtype=np.uint64)

@@ -109,8 +109,8 @@ class RepeatedNgramFilter(Filter):
         if len(doc.text) < 4 * self.n:
             return True
         h = char_ngram_hashes(doc.text, self.n)
-        _, inverse, counts = np.unique(h, return_inverse=True, return_counts=True)
-        repeated = float((counts[inverse] > 1).mean())
+        _, counts = np.unique(h, return_counts=True)
+        repeated = float(counts[counts > 1].sum()) / len(h)
         if repeated > self.max_ratio:
             return False, "repeated_ngrams"
         return True
@@ -154,10 +154,10 @@ class EnglishProseFilter(Filter):
     def filter(self, doc: Document) -> FilterResult:
         if doc.lang != "en":
             return True
-        words = _WORD.findall(doc.text[:50_000])
+        words = _WORD.findall(doc.text[:50_000].lower())
         if not words:
             return False, "no_words"
-        if len(STOP_WORDS_EN.intersection(w.lower() for w in words)) < self.min_stopwords:
+        if len(STOP_WORDS_EN.intersection(words)) < self.min_stopwords:
             return False, "few_stop_words"
         mean = sum(map(len, words)) / len(words)
         if not self.min_mean <= mean <= self.max_mean:

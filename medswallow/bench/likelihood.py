@@ -1,8 +1,9 @@
 """Option-likelihood scoring (JMedBench style): the NLL of each option's text after the question.
 
-Through a server: one ``/completions`` request per option with ``prompt_logprobs`` (vLLM), plus one for
-the context alone, whose token count marks where the option's tokens start (the server's own tokenizer
-decides, so this works for any served model). Locally: ``transformers`` scores context + option ids.
+One ``/completions`` request per option with ``prompt_logprobs`` (a vLLM server, or the inference layer's
+offline vLLM / transformers backends, which answer in the same shape), plus one for the context alone,
+whose token count marks where the option's tokens start (the model's own tokenizer decides, so this works
+for any model).
 The chosen answer is the option with the lowest NLL (``nll``) or lowest NLL per token (``norm``); items
 with k gold answers take the k best options.
 """
@@ -69,41 +70,3 @@ def choose(sample: Sample, scores: OptionScores, normalised: bool) -> list[str] 
     order = {lab: i for i, lab in enumerate(sample.labels)}
     best = [sample.labels[i] for i in scores.ranked(normalised)[:k]]
     return sorted(best, key=order.__getitem__)
-
-
-class TransformersScorer:
-    """Scores options with a local transformers causal LM (no server): exact token boundaries."""
-
-    def __init__(self, model_dir: str, device: str = "cpu", dtype: str = "auto") -> None:
-        from medswallow.errors import require
-
-        transformers = require("transformers", "train")
-        torch = require("torch", "train")
-        self.torch = torch
-        self.tok = transformers.AutoTokenizer.from_pretrained(model_dir)
-        kwargs: dict[str, Any] = {"torch_dtype": "auto" if dtype == "auto" else getattr(torch, dtype)}
-        if device == "cpu":
-            kwargs["attn_implementation"] = "eager"  # the only attention gpt-oss supports on CPU
-        self.model = transformers.AutoModelForCausalLM.from_pretrained(model_dir, **kwargs).to(device).eval()
-        self.device = device
-
-    def score(self, context: str, options: list[str]) -> OptionScores:
-        torch = self.torch
-        ctx_ids = self.tok(context, add_special_tokens=False)["input_ids"]
-        nll: list[float | None] = []
-        n_tok: list[int | None] = []
-        for opt in options:
-            opt_ids = self.tok(opt, add_special_tokens=False)["input_ids"]
-            if not opt_ids:
-                nll.append(None)
-                n_tok.append(None)
-                continue
-            ids = torch.tensor([ctx_ids + opt_ids], device=self.device)
-            with torch.no_grad():
-                logits = self.model(ids).logits[0, :-1].float()
-            logp = torch.log_softmax(logits, dim=-1)
-            target = ids[0, 1:]
-            token_lp = logp.gather(1, target[:, None])[:, 0]
-            nll.append(float(-token_lp[-len(opt_ids) :].sum()))
-            n_tok.append(len(opt_ids))
-        return OptionScores(nll, n_tok)

@@ -10,6 +10,7 @@ answers; failed requests are counted, reported and re-asked by the next run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import json
 import time
@@ -210,18 +211,35 @@ async def _gather_all(calls: list[Callable[[], Coroutine[Any, Any, Any]]], label
 
 
 def send(client: Any, chats: list[ChatJob], lik: list[LikelihoodJob]) -> tuple[list[Any], list[list[Any]]]:
-    """All chat and likelihood requests in one concurrent batch; results in job order."""
-    from medswallow.inference import SamplingParams, run_sync
+    """All chat and likelihood requests; results in job order.
+
+    A server client gets every request at once (its concurrency bound keeps the servers full across task
+    boundaries); an offline backend gets batches, one per sampling setting, which it generates together.
+    """
+    from medswallow.inference import SamplingParams
 
     lik_params = SamplingParams(**LIKELIHOOD_PARAMS)  # type: ignore[arg-type]
-    calls: list[Callable[[], Coroutine[Any, Any, Any]]] = []
-    for j in chats:
-        calls.append(functools.partial(client.chat, j.messages, j.params))
-    offsets = []
+    prompts = [p for lj in lik for p in lj.prompts]
+    if hasattr(client, "aclose"):
+        chat_results, flat = _send_concurrently(client, chats, prompts, lik_params)
+    else:
+        chat_results, flat = _send_batched(client, chats, prompts, lik_params)
+    lik_results, at = [], 0
     for lj in lik:
-        offsets.append(len(calls))
-        for p in lj.prompts:
-            calls.append(functools.partial(client.complete, p, lik_params))
+        lik_results.append(flat[at : at + len(lj.prompts)])
+        at += len(lj.prompts)
+    return chat_results, lik_results
+
+
+def _send_concurrently(
+    client: Any, chats: list[ChatJob], prompts: list[str], lik_params: Any
+) -> tuple[list[Any], list[Any]]:
+    from medswallow.inference import run_sync
+
+    calls: list[Callable[[], Coroutine[Any, Any, Any]]] = [
+        functools.partial(client.chat, j.messages, j.params) for j in chats
+    ]
+    calls += [functools.partial(client.complete, p, lik_params) for p in prompts]
     if not calls:
         return [], []
 
@@ -232,29 +250,61 @@ def send(client: Any, chats: list[ChatJob], lik: list[LikelihoodJob]) -> tuple[l
             await client.aclose()
 
     out = run_sync(main())
-    chat_results = out[: len(chats)]
-    lik_results = [out[o : o + len(lj.prompts)] for o, lj in zip(offsets, lik, strict=True)]
-    return chat_results, lik_results
+    return out[: len(chats)], out[len(chats) :]
+
+
+def _send_batched(
+    client: Any, chats: list[ChatJob], prompts: list[str], lik_params: Any
+) -> tuple[list[Any], list[Any]]:
+    groups: dict[str, list[int]] = {}
+    for i, j in enumerate(chats):  # same sampling settings -> one batch (params may hold unhashable extras)
+        groups.setdefault(json.dumps(dataclasses.asdict(j.params), sort_keys=True, default=str), []).append(i)
+    chat_results: list[Any] = [None] * len(chats)
+    for idx in groups.values():
+        params = chats[idx[0]].params
+        label = f"generating (seed {params.seed}, {len(idx)} requests)"
+        for i, res in zip(
+            idx, client.chat_many([chats[i].messages for i in idx], params, progress=label), strict=True
+        ):
+            chat_results[i] = res
+    flat = (
+        client.complete_many(prompts, lik_params, progress=f"scoring options ({len(prompts)} prompts)")
+        if prompts
+        else []
+    )
+    return chat_results, flat
 
 
 # ---- the whole run ----------------------------------------------------------------------------------
 
 
 def make_client(suite: Suite, model: str, base_urls: list[str], cache_dir: Path) -> Any:
-    if not base_urls:
-        raise UserError(
-            "no server to ask: pass --base-url http://HOST:PORT/v1 or set backend.base_urls in the suite"
-        )
-    from medswallow.inference import InferenceClient
+    """The inference layer's backend for this suite: a server client, or an offline vLLM/transformers one."""
+    b = suite.backend
+    if b.kind == "server":
+        if not base_urls:
+            raise UserError(
+                "no server to ask: pass --base-url http://HOST:PORT/v1 or set backend.base_urls in the suite"
+            )
+        from medswallow.inference import InferenceClient
 
-    return InferenceClient(
-        base_urls,
-        model=model,
-        max_concurrency=suite.backend.concurrency,
-        cache_dir=cache_dir,
-        max_retries=suite.backend.max_retries,
-        timeout=suite.backend.timeout,
-    )
+        return InferenceClient(
+            base_urls,
+            model=model,
+            max_concurrency=b.concurrency,
+            cache_dir=cache_dir,
+            max_retries=b.max_retries,
+            timeout=b.timeout,
+        )
+    if not Path(model).is_dir():
+        raise UserError(
+            f"backend '{b.kind}' runs a local model: --model must be a model folder, got {model!r}"
+        )
+    from medswallow.inference.backends import TransformersBackend, VLLMOfflineBackend
+
+    if b.kind == "vllm":
+        return VLLMOfflineBackend(model, cache_dir=cache_dir, engine_args=b.engine_args or None)
+    return TransformersBackend(model, cache_dir=cache_dir, device=b.device)
 
 
 def run_suite(
@@ -281,23 +331,20 @@ def run_suite(
     chats = [j for p in preps if p.run.mode == "generative" for j in chat_jobs(p, suite.repeats, suite.seed)]
     liks = [j for p in preps if p.run.mode == "likelihood" for j in likelihood_jobs(p)]
     started = time.monotonic()
-    if suite.backend.kind == "transformers" and client is None:
-        if chats:
-            raise UserError(
-                "backend 'transformers' scores likelihood runs only (mode: likelihood); generated answers need "
-                "a server: medswallow serve MODEL"
-            )
-        scores = score_locally(model, liks, suite.backend.device)
-        stats: dict[str, Any] = {"local_scored_items": len(liks)}
-    else:
-        if client is None:
-            client = make_client(suite, model, list(base_urls or suite.backend.base_urls), cache_dir)
+    own_client = client is None
+    if client is None:
+        client = make_client(suite, model, list(base_urls or suite.backend.base_urls), cache_dir)
+        if hasattr(client, "check"):
             client.check()
+    try:
         chat_results, lik_results = send(client, chats, liks)
-        for job, res in zip(chats, chat_results, strict=True):
-            job.prep.records.append(chat_record(job, res))
-        scores = [scores_from_completions(answers) for answers in lik_results]
-        stats = client.stats.summary() if hasattr(client, "stats") else {}
+    finally:
+        if own_client and hasattr(client, "close"):
+            client.close()  # an offline vLLM backend ends its worker process
+    for job, res in zip(chats, chat_results, strict=True):
+        job.prep.records.append(chat_record(job, res))
+    scores = [scores_from_completions(answers) for answers in lik_results]
+    stats = client.stats.summary() if hasattr(client, "stats") else {}
     wall = time.monotonic() - started
     for ljob, sc in zip(liks, scores, strict=True):
         ljob.prep.records.append(likelihood_record(ljob, sc))
@@ -311,24 +358,6 @@ def run_suite(
             f"[yellow]{failed} requests failed and count as wrong; rerun the same command to ask them again[/yellow]"
         )
     return summary
-
-
-def score_locally(model_dir: str, jobs: list[LikelihoodJob], device: str) -> list[OptionScores]:
-    """Likelihood runs with a local transformers model (no server; one forward pass per option)."""
-    from medswallow.bench.likelihood import TransformersScorer
-
-    if not Path(model_dir).is_dir():
-        raise UserError(
-            f"backend 'transformers' needs a model folder as --model; {model_dir} is not a folder"
-        )
-    scorer = TransformersScorer(model_dir, device=device)
-    out = []
-    with progress() as bar:
-        tid = bar.add_task(f"scoring options locally ({len(jobs)} items)", total=len(jobs))
-        for j in jobs:
-            out.append(scorer.score(j.context, j.sample.choices))
-            bar.advance(tid)
-    return out
 
 
 def write_samples(out_dir: Path, preps: list[Prepared]) -> None:

@@ -86,10 +86,10 @@ class TaskRun(StrictModel):
 class BackendConfig(StrictModel):
     """Where answers come from."""
 
-    kind: Literal["server", "transformers"] = Field(
+    kind: Literal["server", "vllm", "transformers"] = Field(
         default="server",
-        description="server: OpenAI-compatible vLLM servers (one or more); transformers: a local model folder, "
-        "likelihood runs only.",
+        description="server: OpenAI-compatible vLLM servers (one or more); vllm / transformers: a local model "
+        "folder run in process by the inference layer's offline backends (no server).",
     )
     base_urls: list[str] = Field(default_factory=list, description="Server URLs (data-parallel replicas).")
     concurrency: int = Field(
@@ -101,7 +101,13 @@ class BackendConfig(StrictModel):
         default=1800, gt=0, description="Seconds per request (long reasoning needs long timeouts)."
     )
     max_retries: int = Field(default=5, ge=0)
-    device: str = Field(default="cpu", description="transformers backend: cpu or cuda.")
+    device: str | None = Field(
+        default=None, description="transformers backend: cpu or cuda (default: cuda if present)."
+    )
+    engine_args: dict[str, Any] | None = Field(
+        default=None,
+        description="vllm backend: arguments for vllm.LLM (e.g. {max_model_len: 8192, tensor_parallel_size: 8}).",
+    )
 
 
 class Suite(StrictModel):

@@ -159,17 +159,22 @@ def test_rerun_of_a_finished_run_sends_zero_requests(finished_run, vllm_server):
     }
 
 
-def test_server_likelihood_matches_local_transformers(finished_run, tiny_model_dir, tmp_path):
-    """The same option NLLs from vLLM's prompt logprobs and from a local transformers forward pass."""
+def test_offline_transformers_backend_matches_the_server(finished_run, tiny_model_dir, tmp_path):
+    """The same suite through the inference layer's offline transformers backend (batched, no server):
+    generated answers come back for every item, and the option NLLs equal vLLM's prompt logprobs."""
     from medswallow.bench.runner import run_suite
     from medswallow.bench.suite import Suite
     from medswallow.config import load_config
 
     out, _, _ = finished_run
     suite = load_config(Suite, SUITE, ["backend.kind=transformers"])
-    suite.tasks = [t for t in suite.tasks if t.mode == "likelihood"]
-    local = run_suite(suite, tmp_path / "local", model=str(tiny_model_dir))
-    assert local["tasks"]["medqa_jp@likelihood"]["n"] == 2
+    # One generative task and the likelihood one: CPU generation over a 201k vocabulary is slow.
+    suite.tasks = [t for t in suite.tasks if t.run_name in ("igakuqa", "medqa_jp@likelihood")]
+    local = run_suite(suite, tmp_path / "local", model=str(tiny_model_dir), limit=1)
+    assert local["requests"]["failed"] == 0
+    assert [t["n"] for t in local["tasks"].values()] == [1, 1]
+    lines = (tmp_path / "local" / "samples" / "igakuqa.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 2  # 1 item x 2 repeats (seeds 0 and 1)
     server_recs = [
         json.loads(x)
         for x in (out / "samples" / "medqa_jp@likelihood.jsonl").read_text(encoding="utf-8").splitlines()
@@ -180,10 +185,11 @@ def test_server_likelihood_matches_local_transformers(finished_run, tiny_model_d
         .read_text(encoding="utf-8")
         .splitlines()
     ]
-    for s, loc in zip(server_recs, local_recs, strict=True):
-        assert s["option_tokens"] == loc["option_tokens"]
-        assert s["option_nll"] == pytest.approx(loc["option_nll"], abs=0.1)
-        assert s["extracted_answer"] == loc["extracted_answer"]
+    s, loc = server_recs[0], local_recs[0]
+    assert s["id"] == loc["id"]
+    assert s["option_tokens"] == loc["option_tokens"]
+    assert s["option_nll"] == pytest.approx(loc["option_nll"], abs=0.1)
+    assert s["extracted_answer"] == loc["extracted_answer"]
 
 
 def test_unknown_model_on_the_server_is_a_clear_error(vllm_server, tmp_path):

@@ -234,12 +234,18 @@ def main() -> None:
                 assert served(url) - before == n, "the eval did not send each request exactly once"
                 return res, wall
 
+            def run_flood(n: int = n, bodies: list[dict[str, Any]] = bodies) -> float:
+                before = served(url)
+                wall = asyncio.run(flood(url, bodies, args.concurrency))
+                assert served(url) - before == n, "the flood did not send each request exactly once"
+                return wall
+
             # Alternate who goes first, so a warm server (prefix cache) favours neither side.
             if rnd % 2 == 0:
                 res, eval_wall = run_eval()
-                flood_wall = asyncio.run(flood(url, bodies, args.concurrency))
+                flood_wall = run_flood()
             else:
-                flood_wall = asyncio.run(flood(url, bodies, args.concurrency))
+                flood_wall = run_flood()
                 res, eval_wall = run_eval()
 
             before = served(url)

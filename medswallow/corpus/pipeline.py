@@ -261,6 +261,7 @@ class Runner:
         where = ""
         if errors:
             last = errors[0].read_text(encoding="utf-8").strip().splitlines()[-1][:300]
+            last = last.removeprefix("medswallow.errors.UserError: ")  # a user error speaks for itself
             where = f": {last}\n  full traceback: {errors[0]}"
         elif exc is not None:
             where = f": {type(exc).__name__}: {str(exc)[:300]}"

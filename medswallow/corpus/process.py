@@ -213,7 +213,8 @@ class UnitProcessor:
             for item in safe_read(self.reader, self.unit):
                 self.stats.read += 1
                 if isinstance(item, Rejected):
-                    self._rejected([item], redact=False)
+                    # Readers never attach raw text; a derived source (synthetic QA) may: redact it then.
+                    self._rejected([item], redact=bool(item.text))
                     continue
                 self.stats.bytes_in += len(item.text.encode("utf-8"))
                 item.text = self.normalize(item.text)
@@ -252,9 +253,7 @@ class UnitProcessor:
                 for r in rejected:
                     self.stats.decontam.append({"id": r.id, "set": r.reason.partition(":")[2], "detail": r.detail})
         if docs:
-            t0 = time.process_time()
             self._keep(docs)
-            self.stats.tick("keep", t0)
 
     def _keep(self, docs: list[Document]) -> None:
         import xxhash
@@ -270,6 +269,7 @@ class UnitProcessor:
         zeros = np.zeros(n_bands, dtype=np.uint64)
         keys = [self.hasher.keys(d.text, d.lang) if self.dedup else (0, zeros) for d in docs]
         self.stats.tick("minhash", t0)
+        t0 = time.process_time()
         bands = np.stack([k[1] for k in keys]) if keys else np.zeros((0, n_bands), dtype=np.uint64)
         seed = self.recipe.seed
         columns: dict[str, list[Any]] = {
@@ -286,6 +286,7 @@ class UnitProcessor:
             **{f"b{j}": bands[:, j].tolist() for j in range(n_bands)},
         }
         self.writer.add_rows(columns)
+        self.stats.tick("write", t0)
         self.stats.kept += len(docs)
         self.stats.tokens_kept += sum(tokens)
         self.stats.langs.update(d.lang for d in docs)

@@ -54,6 +54,17 @@ def test_sample_recipe_is_valid_and_starts_with_its_command():
     assert r.data_hash() != load_recipe(SAMPLE_RECIPE, ["seed=1"]).data_hash()
 
 
+def test_registry_and_recipe_models_name_the_same_source_types():
+    from medswallow.corpus.recipe import SOURCE_MODELS
+    from medswallow.corpus.sources import SOURCE_TYPES, reader_class
+
+    assert set(SOURCE_TYPES) == set(SOURCE_MODELS)
+    for kind in SOURCE_TYPES:
+        assert callable(reader_class(kind).read)
+    with pytest.raises(UserError, match="did you mean 'guideline'"):
+        reader_class("guidelines")
+
+
 def test_every_source_card_is_valid():
     from medswallow.corpus.recipe import SOURCE_MODELS, load_card
 

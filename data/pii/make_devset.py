@@ -1,6 +1,6 @@
 """Regenerate the PII dev set and its held-out split from templates (spans are computed, never hand-counted).
 
-    python data/pii/make_devset.py            # writes data/pii/dev.jsonl and data/pii/heldout.jsonl
+    python data/pii/make_devset.py   # writes data/pii/dev.jsonl, heldout.jsonl and blind.jsonl
 
 The documents are invented (medswallow.corpus.pii.synth and synth_templates); both files are committed, and
 this script reproduces them byte for byte (fixed seeds).
@@ -14,7 +14,7 @@ from pathlib import Path
 from medswallow.corpus.pii.synth import generate
 
 HERE = Path(__file__).resolve().parent
-SPLITS = {"dev": (224, 1), "heldout": (136, 2)}
+SPLITS = {"dev": (224, 1), "heldout": (136, 2), "blind": (104, 3)}
 """split -> (documents, seed): every template is used 8 times."""
 
 

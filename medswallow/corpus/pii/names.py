@@ -28,6 +28,13 @@ HONORIFICS = (
 )
 """Words written right after a name. A name run followed by one of these is a person."""
 
+KANA_NAME_LABELS = frozenset({"氏名", "患者名", "名前", "お名前", "フリガナ", "ふりがな", "カナ", "カナ氏名", "患者氏名"})
+"""Labels after which a katakana-only phrase is the reading of a name."""
+
+WEAK_HONORIFICS = ("医師", "看護師", "薬剤師", "技師", "Dr", "Ns", "NS", "先生方")
+"""Titles written after a name that also follow plain nouns (担当医師): a cue only next to a proper noun."""
+_AGE_AFTER = regex.compile(r"\s?[0-9]{1,3}\s?(?:歳|才)")
+
 STRONG_HONORIFICS = ("様", "さま", "さん", "殿", "氏", "先生", "君", "くん", "ちゃん", "御侍史", "侍史", "御机下", "机下")
 
 NAME_LABELS = (
@@ -42,6 +49,11 @@ NAME_LABELS = (
     "申込者", "夫・", "Ph",
 )
 """Words written right before a name (field labels, roles, family relations)."""
+
+RELATIONS_JA = frozenset(
+    {"妻", "夫", "長男", "長女", "次男", "次女", "三男", "三女", "母", "父", "息子", "娘", "兄", "姉", "弟", "妹", "孫", "祖母", "祖父", "嫁", "婿", "配偶者", "甥", "姪", "叔母", "叔父", "伯母", "伯父"}
+)
+"""Family words: 「孫の〇〇」 names the grandchild."""
 
 ROLE_WORDS = frozenset(
     {
@@ -81,6 +93,7 @@ _INSTITUTION_SUFFIXES = (
     "科", "院", "室", "棟", "部", "課", "局", "所", "センター", "会", "学会", "大学", "団", "省", "庁", "県", "市", "区",
     "町", "村", "薬局", "クリニック",
 )
+_COUNTERS = frozenset("歳才月日年人名回代錠包本枚個度時分秒週")
 SELF_INTRO = ("と申し", "といいます", "と言います", "です")
 """A name followed by these introduces its writer (山田と申します)."""
 
@@ -121,6 +134,10 @@ class _Tok:
             return False
         if self.oov:
             return True
+        if len(self.pos) > 2 and (
+            self.pos[2] == "助数詞可能" or (self.pos[2] in ("副詞可能", "サ変可能", "サ変形状詞可能") and len(self.surface) > 1)
+        ):
+            return False  # 日, 本日, 入院: words that sit before names but never are one (one-kanji 朔, 心 may be)
         return self.pos[0] == "名詞" and self.pos[1] in ("固有名詞", "普通名詞") and bool(_KANJI_KATA.match(self.surface))
 
 
@@ -128,6 +145,15 @@ def _load_sudachi() -> Any:
     from sudachipy import dictionary
 
     return dictionary.Dictionary(dict="core").create()
+
+
+def _role_like(tok: _Tok) -> bool:
+    return tok.surface in ROLE_WORDS or (
+        not tok.is_name and not tok.oov and bool(_KANJI_ONLY.match(tok.surface)) and tok.surface.endswith(_ROLE_ENDINGS)
+    ) or tok.surface in ("臨床", "主任", "担当", "病棟", "外来")
+
+
+_ROLE_ENDINGS = ("師", "士", "医", "者", "科", "員", "長", "官", "手")
 
 
 def _eponym_follows(folded: str, end: int) -> bool:
@@ -214,9 +240,15 @@ class JapaneseNameFinder:
                 j + 1 < n
                 and len(toks[j + 1].surface) == 1
                 and _KANJI_KATA.match(toks[j + 1].surface)
-                and toks[j + 1].pos[0] == "名詞"
+                and toks[j + 1].pos[0] in ("名詞", "接尾辞")
                 and toks[j + 1].surface not in ROLE_WORDS
-                and (j + 2 >= n or toks[j + 2].pos[0] in ("補助記号", "空白", "改行", "接尾辞", "助詞", "助動詞"))
+                and toks[j + 1].surface not in HONORIFICS
+                and toks[j + 1].surface not in _COUNTERS
+                and (
+                    j + 2 >= n
+                    or toks[j + 2].pos[0] in ("補助記号", "空白", "改行", "接尾辞", "助詞", "助動詞")
+                    or toks[j + 2].surface in HONORIFICS
+                )
                 and not any(folded[toks[j + 1].start :].startswith(h) for h in EPONYM_HEADS)
             ):
                 j += 1
@@ -322,6 +354,9 @@ class JapaneseNameFinder:
         for k, t in enumerate(toks):
             if t.surface in STRONG_HONORIFICS or t.surface.startswith(("様", "さん")):
                 hit = self._before_honorific(folded, toks, k)
+            elif t.surface in WEAK_HONORIFICS or (t.surface in ("(", "（") and _AGE_AFTER.match(folded, t.end)):
+                # 鶴見風花医師, 羽生陽向（88歳）: a cue only when a word before it is a name, unknown or proper noun
+                hit = self._before_honorific(folded, toks, k, need_proper=True)
             elif t.surface in NAME_LABELS or (k + 1 < n and (t.surface + toks[k + 1].surface) in NAME_LABELS):
                 hit = self._after_label(folded, toks, k + (0 if t.surface in NAME_LABELS else 1))
             else:
@@ -331,13 +366,17 @@ class JapaneseNameFinder:
         return hits
 
     @staticmethod
-    def _before_honorific(folded: str, toks: list[_Tok], k: int) -> NameHit | None:
+    def _before_honorific(folded: str, toks: list[_Tok], k: int, need_proper: bool = False) -> NameHit | None:
         j = k - 1
         if j >= 0 and toks[j].surface in (")", "）"):
             j -= 1
         if j >= 0 and toks[j].is_space:
             j -= 1
         words: list[_Tok] = []
+        # right before the honorific a verbal-noun reading is still a name (帯刀先生)
+        if j >= 0 and not need_proper and _KANJI_ONLY.match(toks[j].surface) and toks[j].pos[0] == "名詞" and toks[j].surface not in ROLE_WORDS and len(toks[j].pos) > 2 and toks[j].pos[2] in ("サ変可能", "サ変形状詞可能"):
+            words.append(toks[j])
+            j -= 1
         while j >= 0 and len(words) < 4:
             if toks[j].is_name_like or (words and toks[j].pos[0] in ("接頭辞", "副詞") and _KANJI_ONLY.match(toks[j].surface)):
                 words.append(toks[j])
@@ -347,6 +386,8 @@ class JapaneseNameFinder:
             else:
                 break
         if not words or (j >= 0 and toks[j].surface in ("お", "ご", "御")):  # お隣さん, ご主人様
+            return None
+        if need_proper and not any(w.is_name or w.oov or w.pos[1] == "固有名詞" for w in words):
             return None
         s, e = words[-1].start, words[0].end
         if len(folded[s:e].replace(" ", "")) > 8 or any(folded[s:e].endswith(w) for w in ("科", "病院", "医院", "薬局")):
@@ -363,7 +404,12 @@ class JapaneseNameFinder:
             return None
         # only a colon- or space-separated label (氏名：, 主治医 ) makes the next word a name on its own
         sep = folded[toks[k].end : toks[j].start]
-        if ":" not in sep and " " not in sep and "・" not in sep and toks[k].surface not in ("Dr.", "Dr"):
+        relation_no = sep == "" and toks[j].surface == "の" and toks[k].surface in RELATIONS_JA
+        if relation_no:  # 孫の帯刀 悠真: skip the particle
+            j += 1
+            if j >= n:
+                return None
+        elif ":" not in sep and " " not in sep and "・" not in sep and toks[k].surface not in ("Dr.", "Dr"):
             return None
         words: list[_Tok] = []
         m = j
@@ -375,11 +421,13 @@ class JapaneseNameFinder:
                 m += 1
             else:
                 break
-        # the label alone does not make 循環器内科 a name: one word must be a name, unknown, or a proper noun
-        if not any(w.is_name or w.oov or w.pos[1] == "固有名詞" for w in words):
+        # the label alone does not make 循環器内科 a name: one word must be a name, unknown, or a proper noun,
+        # or (after 氏名/フリガナ) the words are all katakana: a reading of the name (サガ ソウタ)
+        kana_reading = toks[k].surface in KANA_NAME_LABELS and all(_KATA_ONLY.match(w.surface) for w in words)
+        if not kana_reading and not any(w.is_name or w.oov or w.pos[1] == "固有名詞" for w in words):
             return None
-        first_name = next((i for i, w in enumerate(words) if w.is_name or w.oov or w.pos[1] == "固有名詞"), 0)
-        words = words[first_name:]  # 臨床検査技師 田中: the role words before the name are not part of it
+        while len(words) > 1 and _role_like(words[0]):
+            words = words[1:]  # 臨床 検査技師 田中: the role words before the name are not part of it
         s, e = words[0].start, words[-1].end
         if len(folded[s:e].replace(" ", "")) > 10:
             return None
@@ -421,7 +469,9 @@ _EN_LABELS = (
     r"pharmacist|signed(?:\sby)?|electronically\ssigned\sby|dictated\sby|transcribed\sby|referred\sby|"
     r"referring(?:\sphysician|\sdoctor|\sprovider)?|pcp|primary\scare(?:\sphysician|\sprovider)?|"
     r"emergency\scontact|contact|next\sof\skin|nok|guardian|caregiver|cc|author|seen\sby|examined\sby|"
-    r"from|to|dear|sincerely|regards|verified\sby|reviewed\sby|ordered\sby|prescriber|prescribed\sby)"
+    r"from|to|dear|sincerely|regards|verified\sby|reviewed\sby|ordered\sby|prescriber|prescribed\sby|caller|re|"
+    r"regarding|assistant|surgeon|anesthesiologist|anaesthetist|resident|fellow|intern|technician|therapist|scribe|"
+    r"interpreter|witness|informant|historian|accompanied\sby|spouse|parent|patient\sname|name\sof\spatient)"
 )
 _RELATIONS = (
     r"(?:wife|husband|son|daughter|mother|father|sister|brother|spouse|partner|friend|neighbor|neighbour|caregiver|"
@@ -483,8 +533,9 @@ _EN_CUES = (
     ("self", rf"(?<=(?<![A-Za-z])(?i:this\sis|my\sname\sis|i\sam|i'm|name\sis)\s){_EN_NAME}", 0.7),
     ("signoff", rf"(?<=(?<![A-Za-z])(?:Thanks|Thank\syou|Sincerely|Regards|Best\sregards|Kind\sregards|Best|Cheers|Respectfully|Warmly),?\s{{0,3}}){_EN_NAME}(?=\s*$|\s*\n|,)", 0.75),
     ("about", rf"(?<=(?<![A-Za-z])(?:note|letter|summary|report|referral|consult|consultation|visit|request|record|chart)\s(?:for|on|regarding|re:?)\s){_EN_NAME}", 0.7),
-    ("narrative", rf"(?<![A-Za-z.]\s|[a-z,]\s){_EN_NAME}(?=\s(?:is|was)\s(?:a|an)\s[0-9]|,\s(?:a|an)\s[0-9]|,\s[0-9]{{1,3}}(?:-|\s)?(?:year|yr|y/?o|yo|[MF]\b)|\s\([0-9]{{1,3}}\s?(?:y|yo|M|F)\b|\s(?:presented|presents|was\sadmitted|reports|is\sa\s))", 0.7),
+    ("narrative", rf"(?<![A-Za-z.][ ]|[a-z,][ ]){_EN_NAME}(?=\s(?:is|was)\s(?:a|an)\s[0-9]|,\s(?:a|an)\s[0-9]|,\s[0-9]{{1,3}}(?:-|\s)?(?:year|yr|y/?o|yo|[MF]\b)|\s\([0-9]{{1,3}}\s?(?:y|yo|M|F)\b|\s(?:presented|presents|was\sadmitted|reports|is\sa\s))", 0.7),
     ("honorific", rf"{_EN_NAME}(?=[)）]?\s?(?:様|さん|殿|氏|先生|君|ちゃん))", 0.85),
+    ("subject", rf"(?<![A-Za-z.][ ]|[a-z,][ ]|[A-Za-z]){_EN_NAME}(?=\s(?:feels|felt|reports|reported|denies|denied|states|stated|has|had|presents|presented|returns|returned|complains|c/o|tolerated|continues|remains|went|came|arrived|underwent|received|agrees|agreed|declined|refused|says|said|notes|noted|was\sseen|is\sseen|was\sadmitted|is\sdoing|was\sdischarged)\b)", 0.7),
     # two or more capitalised words mid-sentence: a name only if NER agrees (window NER / thorough mode)
     ("capitalized", rf"(?<=[a-z,;]\s){_EN_NAME}", PENDING_SCORE),
     ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字|夫|妻|長男|長女|家族|連絡先)\s?[:・]?\s?){_EN_NAME}", 0.8),
@@ -526,6 +577,8 @@ class EnglishNameFinder:
             while e > s and folded[e - 1] == " ":
                 e -= 1
             words.pop()
+        if source in ("subject", "narrative") and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
+            return None
         if source == "capitalized" and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
             return None
         if not words or e <= s:

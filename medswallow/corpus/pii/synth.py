@@ -103,6 +103,22 @@ HELDOUT_POOL: dict[str, Any] = {
     "sns": ["https://x.com/{u}", "https://note.com/{u}", "https://{u}.hatenablog.com/", "https://www.linkedin.com/in/{u}"],
 }
 
+BLIND_POOL: dict[str, Any] = {
+    **HELDOUT_POOL,
+    "ja_sei": [
+        ("日下部", "クサカベ"), ("宇佐美", "ウサミ"), ("神宮寺", "ジングウジ"), ("天野", "アマノ"), ("相馬", "ソウマ"), ("嵯峨", "サガ"),
+        ("仲宗根", "ナカソネ"), ("瀬戸口", "セトグチ"), ("白鳥", "シラトリ"), ("桐生", "キリュウ"), ("早乙女", "サオトメ"), ("南雲", "ナグモ"),
+        ("帯刀", "タテワキ"), ("鶴見", "ツルミ"), ("八木橋", "ヤギハシ"), ("羽生", "ハニュウ"), ("新垣", "アラカキ"), ("鳳", "オオトリ"),
+    ],
+    "ja_mei": [
+        ("葵", "アオイ"), ("楓", "カエデ"), ("陽向", "ヒナタ"), ("悠真", "ユウマ"), ("柚希", "ユズキ"), ("湊", "ミナト"), ("莉子", "リコ"),
+        ("遥斗", "ハルト"), ("千尋", "チヒロ"), ("風花", "フウカ"), ("大和", "ヤマト"), ("栞", "シオリ"), ("樹", "イツキ"), ("七海", "ナナミ"),
+        ("奏太", "ソウタ"), ("杏", "アン"), ("冬馬", "トウマ"), ("咲良", "サクラ"),
+    ],
+    "en_first": ["Ayodele", "Bjorn", "Catalina", "Desmond", "Fatima", "Gwendolyn", "Hiroshi", "Imogen", "Jaroslav", "Keanu", "Leilani", "Malik", "Nadia", "Obinna", "Penelope"],
+    "en_last": ["Abernathy", "Bianchi", "Czarnecki", "Dubois", "Eriksen", "Fitzgerald", "Gonzalez", "Hoffmann", "Iyer", "Jablonski", "Kaur", "Lindgren", "Moreau", "Nakashima", "Oyelaran"],
+}
+
 EPONYMS_JA = [
     "川崎病", "橋本病", "バセドウ病", "パーキンソン病", "アルツハイマー型認知症", "クッシング症候群", "ギラン・バレー症候群",
     "ベーチェット病", "クローン病", "シェーグレン症候群", "高安動脈炎", "原田病", "菊池病", "ホジキンリンパ腫", "ウィルソン病",
@@ -278,7 +294,7 @@ class Slots:
         mid = rest - 4
         a, b = self._digits(mid), self._digits(4)
         forms = [f"{area}-{a}-{b}", f"{area}({a}){b}", f"({area}){a}-{b}", _fw(f"{area}-{a}-{b}"), f"+81-{area[1:]}-{a}-{b}", f"{area} {a} {b}"]
-        if self.split == "heldout":
+        if self.split != "dev":
             forms += [f"{area}－{a}－{b}", f"+81 {area[1:]} {a} {b}", f"{area}-{a}-{b}（代表）"]
         v = r.choice(forms)
         if v.endswith("（代表）"):
@@ -407,9 +423,9 @@ class Slots:
         if era:
             name, n = era
             forms += [f"{name}{'元' if n == 1 else n}年{m}月{d}日", f"{_ERA_INITIAL[name]}{n}.{m}.{d}", f"{_ERA_INITIAL[name]}{n}/{m}/{d}"]
-            if self.split == "heldout":
+            if self.split != "dev":
                 forms += [f"{name}{_kanji_num(n)}年{_kanji_num(m)}月{_kanji_num(d)}日", f"{_ERA_INITIAL[name]}{n:02d}.{m:02d}.{d:02d}"]
-        if self.split == "heldout":
+        if self.split != "dev":
             forms += [_fw(f"{y}年{m}月{d}日"), f"{y}年 {m}月 {d}日"]
         return r.choice(forms)
 
@@ -594,10 +610,10 @@ def render(template: str, slots: Slots) -> tuple[str, list[dict[str, Any]]]:
 
 
 def generate(split: str, n_docs: int, seed: int) -> list[dict[str, Any]]:
-    """``n_docs`` documents of one split (``dev`` or ``heldout``), cycling through its templates."""
+    """``n_docs`` documents of one split (``dev``, ``heldout`` or ``blind``), cycling through its templates."""
     from medswallow.corpus.pii.synth_templates import TEMPLATES
 
-    pool = DEV_POOL if split == "dev" else HELDOUT_POOL
+    pool = {"dev": DEV_POOL, "heldout": HELDOUT_POOL, "blind": BLIND_POOL}[split]
     templates = TEMPLATES[split]
     rng = random.Random(seed)
     docs = []

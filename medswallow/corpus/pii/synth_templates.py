@@ -1,8 +1,9 @@
 """Document templates of the synthetic PII dev set (``dev``) and of its held-out split (``heldout``).
 
 Slots are filled by ``synth.Slots`` (``{pt}`` patient name, ``{dob}`` birth date, ``{eponym}`` a trap...).
-The two splits share no template: the held-out one is written in other words, other layouts and other
-document types' phrasing, to measure how the engine does on text it was not tuned on.
+The splits share no template: the held-out one is written in other words, other layouts and other
+document types' phrasing, to measure how the engine does on text it was not tuned on. ``blind`` was written
+after the engine was tuned (on dev, then one round of error analysis on held-out) and is reported as measured.
 """
 
 from __future__ import annotations
@@ -301,4 +302,76 @@ Local contact: {pt}様 ({mobile}).
 Diagnosed with {en_eponym} in {year}. DOB {en_dob}."""),
 ]
 
-TEMPLATES: dict[str, list[Template]] = {"dev": DEV, "heldout": HELDOUT}
+BLIND: list[Template] = [
+    ("er", "ja", """救急外来記録　{date}
+搬送：救急車。同乗者は孫の{fam}。
+{pt}（{age}）、自宅で転倒し右大腿部痛。{eponym}で{hosp}通院中。
+既往：{icd}。内服は{drug}。
+救急医　{dr_full}"""),
+    ("homevisit", "ja", """訪問診療記録
+{date}　{addr}の自宅を訪問。
+本人（{pt_sei}様）は{age_old}、寝たきり。介護者は長女の{fam_mei}さん。
+血圧{bp}、{lab}。
+次回訪問 {md}。連絡は{mobile}へ。"""),
+    ("consent", "ja", """手術同意書
+私は、{dr_full}医師から手術について説明を受け、同意します。
+患者署名：{pt}
+代諾者：{fam}（続柄：妻）
+同意日：{date}"""),
+    ("progress", "ja", """経過記録
+{date}　本日{pt_sei}さんは食事摂取良好。{eponym}の症状は安定。
+昨夜は{ns}が対応した。{dr}より{drug}の増量指示あり。"""),
+    ("letter", "ja", """{hosp}
+{dept}　{dr2}先生
+
+拝啓　時下ますますご清祥のこととお慶び申し上げます。
+{pt}さん（{dob}生）の件でご報告いたします。{date}の検査で{lab}を認めました。
+{cite}を参考に{drug}を継続しております。
+
+{hosp2}　{dr_full}"""),
+    ("referral", "ja", """紹介元：{hosp}　{dr}
+紹介先：{hosp2}
+患者氏名　{pt_kana}
+生年月日　{dob}
+電話　{tel}
+紹介目的：{eponym}の精査"""),
+    ("trap", "ja", """勉強会メモ
+{eponym}と{eponym2}の違いについて。{sign}の意義、{cite}の総説を読んだ。
+{drug}は{lot}で回収対象（期限{expiry}）。
+{lab}。
+ICD：{icd}"""),
+    ("ed", "en", """ED NOTE {en_date}
+Chief complaint: chest pain.
+{en_pt}, {en_age}, brought in by EMS. History of {en_eponym}.
+Accompanied by his daughter {en_fam}. Contact: {en_tel}.
+Exam: BP {bp}, SpO2 {pct}%. {en_lab}.
+Plan discussed with Dr. {en_dr}."""),
+    ("telephone", "en", """Telephone encounter
+Caller: {en_fam} (spouse)
+Re: {en_pt}, DOB {en_dob}, MRN {en_mrn}
+Reports worsening cough since {en_date}. Advised to continue {en_drug}.
+Callback number {en_tel}.
+Documented by {en_dr2}, RN"""),
+    ("operative", "en", """OPERATIVE REPORT
+Date of surgery: {en_date}
+Surgeon: {en_dr}, MD. Assistant: {en_dr2}, PA-C.
+Patient: {en_pt} ({en_age})
+Preoperative diagnosis: {en_eponym}.
+Procedure: laparoscopic cholecystectomy. Estimated blood loss minimal."""),
+    ("progress", "en", """Progress note - {en_date}
+Today {en_pt_first} {en_pt_last} feels better. Her husband {en_fam} visited.
+Home: {en_addr}
+Continue {en_drug}. {en_cite} supports this approach.
+Member #: {member}"""),
+    ("trap", "en", """Journal club notes
+{en_cite}: outcomes in {en_eponym} vs {en_eponym2}. The Glasgow Coma Scale and Apgar score were used.
+{en_drug}; {en_drug2}. Lot {lot}, exp 11/2027.
+{en_lab}. ICD-10 {icd}."""),
+    ("mixed", "ja", """Discharge summary / 退院サマリー
+Name: {pt_romaji}（{pt}）
+Admission: {en_date1}　Discharge: {en_date2}
+主治医：{dr}　Attending: Dr. {en_dr}
+Dx: {en_eponym}。{eponym}の既往。"""),
+]
+
+TEMPLATES: dict[str, list[Template]] = {"dev": DEV, "heldout": HELDOUT, "blind": BLIND}

@@ -98,7 +98,7 @@ def test_redaction_never_leaves_gold_values(fast_engine):
     assert leaks == []
 
 
-@pytest.mark.parametrize("split", ["dev", "heldout"])
+@pytest.mark.parametrize("split", ["dev", "heldout", "blind"])
 def test_quality_targets_default_mode(fast_engine, split):
     """Targets: entity recall >= 0.97 and precision >= 0.90, overall and for Japanese alone."""
     from medswallow.corpus.pii.evaluate import Report, score_document
@@ -123,6 +123,7 @@ def test_devset_is_reproducible():
     assert generate("dev", 224, 1) == load("dev.jsonl")
     heldout = load("heldout.jsonl")
     assert generate("heldout", 136, 2) == heldout
+    assert generate("blind", 104, 3) == load("blind.jsonl")
     assert len(load("dev.jsonl")) + len(heldout) >= 150
     for d in heldout:
         for s in d["spans"]:

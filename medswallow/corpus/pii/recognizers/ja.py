@@ -279,7 +279,7 @@ _STREET = (
     rf"{_NUM}\s?(?:丁目|番地?|号|-|の)(?:\s?{_NUM}\s?(?:丁目|番地?|号|-|の)?){{0,3}}"
 )
 _BUILDING = (
-    r"(?:\s?[\p{Han}\p{Katakana}\p{Hiragana}ーA-Za-z]{1,14}?\s?(?:[0-9]{1,4}\s?号室|[0-9]{1,4}(?=[\s、。,.)]|$)|[A-Z]?-?[0-9]{1,4}号室))?"
+    r"(?:\s?[\p{Han}\p{Katakana}\p{Hiragana}ーA-Za-z]{1,14}?\s?(?:[0-9]{1,4}\s?号室|[0-9]{1,4}(?=[\s、。,.)）\p{Hiragana}]|$)|[A-Z]?-?[0-9]{1,4}号室))?"
 )
 # An address starts after a label or at a word start (never inside a kanji/katakana word such as 病院名).
 _ADDR_LABEL = r"(?:(?<=住所|現住所|自宅|居住地|在住|住まい|所在地|連絡先|送付先)|(?<![\p{Han}\p{Katakana}ー々]))"

@@ -35,6 +35,11 @@ def load_task(name: str, path_or_hf_id: str) -> Loaded:
 
 
 def iter_benchmark_texts(task_name: str, path_or_hf_id: str) -> Iterator[tuple[str, str]]:
-    """``(item_id, question + "\\n" + choices joined by "\\n")`` for every item (decontamination input)."""
-    for s in load_task(task_name, path_or_hf_id).samples:
+    """``(item_id, question + "\\n" + choices joined by "\\n")`` for every item (decontamination input).
+
+    Items left out of scoring (voided, or excluded as errata) are included: their text is still the
+    benchmark's and must not leak into training data.
+    """
+    loaded = load_task(task_name, path_or_hf_id)
+    for s in loaded.samples + [x for x, _ in loaded.excluded]:
         yield s.id, "\n".join([s.question, *s.choices])

@@ -142,7 +142,9 @@ def test_single_files_load_too(tmp_path):
 @pytest.mark.parametrize("task", sorted(EXPECTED))
 def test_iter_benchmark_texts(task):
     pairs = list(iter_benchmark_texts(task, str(TASK_DATA[task])))
-    samples = load_task(task, str(TASK_DATA[task])).samples
+    loaded = load_task(task, str(TASK_DATA[task]))
+    samples = loaded.samples + [s for s, _ in loaded.excluded]  # errata items are benchmark text too
+    assert len(pairs) == EXPECTED[task][0]
     assert [i for i, _ in pairs] == [s.id for s in samples]
     for (_, text), s in zip(pairs, samples, strict=True):
         assert text == "\n".join([s.question, *s.choices])

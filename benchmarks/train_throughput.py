@@ -222,8 +222,14 @@ def run_path(args: argparse.Namespace, path: str) -> dict[str, Any]:
         import resource
 
         peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # process RSS on CPU
+    installed = {  # what really ran, read off the model after training
+        "attention": model.config._attn_implementation,
+        "medswallow_experts_layers": sum(hasattr(m, "_medswallow_experts") for m in model.modules()),
+        "checkpointed_regions": sum(hasattr(m, "_medswallow_uncheckpointed_forward") for m in model.modules()),
+        "hf_gradient_checkpointing": bool(getattr(model, "is_gradient_checkpointing", False)),
+    }
     return {
-        "path": path, "levers": levers, "micro_batch": micro, "start": clock.start, "step_end": clock.step_end,
+        "path": path, "levers": levers, "installed": installed, "micro_batch": micro, "start": clock.start, "step_end": clock.step_end,
         "logs": clock.logs, "peak_memory_gib": peak_gib,
         "device": torch.cuda.get_device_name() if cuda else "cpu", "torch": torch.__version__,
         "active_parameters": active_parameters(model.config),
@@ -284,6 +290,7 @@ def report(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     merged = {
         "summary": summary,
         "levers": {p: r.get("levers") for p, r in results.items()},
+        "installed": {p: r.get("installed") for p, r in results.items()},
         "max_loss_diff": max_diff,
         "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "run_path"},
     }
@@ -340,10 +347,10 @@ def check_grads(args: argparse.Namespace) -> int:
     flat = DataCollatorForLanguageModeling(pad_token_id=0, padding_free=True)([{"input_ids": r} for r in rows])
 
     def grads(model: Any, batch: dict[str, Any], dtype: Any) -> tuple[float, dict[str, Any]]:
+        model.to(dtype)  # weights and adapters in the training dtype, as the benchmark paths train
         model.zero_grad()
         batch = {k: v.to(args.device) if hasattr(v, "to") else v for k, v in batch.items()}
-        with torch.autocast(args.device, dtype=dtype, enabled=dtype != torch.float32):
-            loss = model(**batch, output_router_logits=True).loss
+        loss = model(**batch, output_router_logits=True).loss
         loss.backward()
         return loss.item(), {n: p.grad.float() for n, p in model.named_parameters() if p.grad is not None}
 

@@ -115,7 +115,7 @@ def trainer_arguments(cfg: PerfConfig) -> dict[str, Any]:
 
 def describe(cfg: PerfConfig) -> dict[str, str]:
     """One line per lever, for plans and benchmark tables."""
-    ckpt = cfg.checkpointing
+    ckpt: str = cfg.checkpointing
     if ckpt == "selective":
         ckpt = f"selective ({'+'.join(cfg.checkpoint_blocks)})"
     if ckpt in ("full",) or ckpt.startswith("selective"):

@@ -157,7 +157,8 @@ def _mask_hook(
         )
     input_ids = kwargs.get("input_ids", args[0] if args else None)
     embeds = kwargs.get("inputs_embeds")
-    batch, length = embeds.shape[:2] if embeds is not None else input_ids.shape[:2]
+    source: Any = embeds if embeds is not None else input_ids
+    batch, length = source.shape[:2]
     device = module.embed_tokens.weight.device
     ids = document_ids(kwargs.get("position_ids"), kwargs.get("attention_mask"), batch, length, device)
     kwargs["attention_mask"] = block_masks(module.config, ids)

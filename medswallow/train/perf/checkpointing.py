@@ -43,11 +43,9 @@ def _save_matmuls_policy(grouped: bool) -> Any:
     return policy
 
 
-def _context_fn(save_matmuls: bool, grouped: bool) -> Any:
-    from torch.utils.checkpoint import create_selective_checkpoint_contexts, noop_context_fn
+def _context_fn(grouped: bool) -> Any:
+    from torch.utils.checkpoint import create_selective_checkpoint_contexts
 
-    if not save_matmuls:
-        return noop_context_fn
     return functools.partial(create_selective_checkpoint_contexts, _save_matmuls_policy(grouped))
 
 
@@ -62,9 +60,11 @@ def _checkpointed_forward(self: Any, *args: Any, **kwargs: Any) -> Any:
         kwargs["past_key_values"] = None
     if "use_cache" in kwargs:
         kwargs["use_cache"] = False
-    return checkpoint(
-        inner, *args, use_reentrant=False, context_fn=_context_fn(*self._medswallow_save_matmuls), **kwargs
-    )
+    save_matmuls, grouped = self._medswallow_save_matmuls
+    if save_matmuls:
+        return checkpoint(inner, *args, use_reentrant=False, context_fn=_context_fn(grouped), **kwargs)
+    # No context_fn at all in the plain case: dynamo traces this form inside compiled layers.
+    return checkpoint(inner, *args, use_reentrant=False, **kwargs)
 
 
 def checkpoint_module(

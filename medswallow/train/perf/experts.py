@@ -110,7 +110,9 @@ def experts_forward(
     num_tokens, top_k = router_indices.shape
     expert_ids, order = torch.sort(router_indices.reshape(-1), stable=True)
     token_of_row = order // top_k
-    counts = torch.bincount(expert_ids, minlength=experts.num_experts)
+    # histc, not bincount: a fixed output size keeps compiled graphs static. CPU histc takes floats only.
+    counted = expert_ids.float() if expert_ids.device.type == "cpu" else expert_ids.int()
+    counts = torch.histc(counted, bins=experts.num_experts, min=0, max=experts.num_experts - 1)
     offsets = torch.cumsum(counts, 0, dtype=torch.int32)
 
     rows = hidden[token_of_row]

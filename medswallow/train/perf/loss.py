@@ -195,16 +195,17 @@ def _chunked_loss_forward(
         aux_loss = load_balancing_loss_func(
             outputs.router_logits, self.num_experts, self.num_experts_per_tok, attention_mask
         )
-        loss = loss + self.router_aux_loss_coef * aux_loss.to(loss.device)
-    return MoeCausalLMOutputWithPast(
-        loss=loss,
-        aux_loss=aux_loss,
-        logits=None,
-        past_key_values=outputs.past_key_values,
-        hidden_states=outputs.hidden_states,
-        attentions=outputs.attentions,
-        router_logits=outputs.router_logits,
-    )
+        loss = loss + self.router_aux_loss_coef * torch.as_tensor(aux_loss, device=loss.device)
+    fields: dict[str, Any] = {
+        "loss": loss,
+        "aux_loss": aux_loss,
+        "logits": None,  # the point of this forward: no [tokens x vocab] tensor
+        "past_key_values": outputs.past_key_values,
+        "hidden_states": outputs.hidden_states,
+        "attentions": outputs.attentions,
+        "router_logits": outputs.router_logits,
+    }
+    return MoeCausalLMOutputWithPast(**fields)
 
 
 def install_chunked_loss(causal_lm: Any, kind: str = "chunked", chunk_tokens: int = 1024) -> None:

@@ -10,7 +10,13 @@ import torch
 from medswallow.config import load_config
 from medswallow.errors import UserError
 from medswallow.train.perf import PerfConfig, apply_perf, describe, trainer_arguments
-from tests.train.perf.helpers import assert_close_scaled, assert_close_tree, build_model, trainable_grads, twin
+from tests.train.perf.helpers import (
+    assert_close_scaled,
+    assert_close_tree,
+    build_model,
+    trainable_grads,
+    twin,
+)
 
 LORA = {
     "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],

@@ -12,7 +12,13 @@ import torch
 
 from medswallow.train.packing import install_packed_sequence_masks
 from medswallow.train.perf.attention import dense_mask, document_ids, install_flex_attention
-from tests.train.perf.helpers import assert_close_scaled, assert_close_tree, build_model, trainable_grads, twin
+from tests.train.perf.helpers import (
+    assert_close_scaled,
+    assert_close_tree,
+    build_model,
+    trainable_grads,
+    twin,
+)
 
 DOCS = [7, 9, 4]  # packed example lengths; the sliding window is 4, so windows cut inside documents
 

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from medswallow.train.perf import PerfConfig, apply_perf
-from tests.train.perf.helpers import assert_close_scaled, assert_close_tree, build_model, trainable_grads, twin
+from tests.train.perf.helpers import (
+    assert_close_scaled,
+    assert_close_tree,
+    build_model,
+    trainable_grads,
+    twin,
+)
 
 LORA = {
     "target_modules": ["q_proj", "k_proj", "v_proj", "o_proj"],

@@ -7,7 +7,13 @@ import torch
 
 from medswallow.train.perf import PerfConfig, apply_perf
 from medswallow.train.perf.experts import experts_forward, grouped_mm_supported, unwrap_experts
-from tests.train.perf.helpers import assert_close_scaled, assert_close_tree, build_model, trainable_grads, twin
+from tests.train.perf.helpers import (
+    assert_close_scaled,
+    assert_close_tree,
+    build_model,
+    trainable_grads,
+    twin,
+)
 
 EXPERT_LORA = {"target_modules": ["q_proj"], "target_parameters": ["mlp.experts.gate_up_proj", "mlp.experts.down_proj"]}
 

@@ -7,7 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from medswallow.train.perf.loss import install_chunked_loss, linear_cross_entropy, shifted_labels
-from tests.train.perf.helpers import assert_close_scaled, assert_close_tree, build_model, trainable_grads, twin
+from tests.train.perf.helpers import (
+    assert_close_scaled,
+    assert_close_tree,
+    build_model,
+    trainable_grads,
+    twin,
+)
 
 VOCAB = 201_088  # the o200k_harmony vocabulary: the size this lever exists for
 

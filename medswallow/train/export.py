@@ -26,7 +26,7 @@ def merge_adapter(
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     from medswallow.train.modeling import (
-        forget_mxfp4_conversion,
+        finish_mxfp4_load,
         is_mxfp4,
         save_tokenizer_and_generation_config,
     )
@@ -40,7 +40,8 @@ def merge_adapter(
         kwargs["quantization_config"] = Mxfp4Config(dequantize=True)
     with console.status(f"merging {adapter_dir.name} into {base}"):
         model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-        forget_mxfp4_conversion(model)
+        if "quantization_config" in kwargs:
+            finish_mxfp4_load(model, kwargs["dtype"])
         model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
         out_dir.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(out_dir))
@@ -102,7 +103,11 @@ def check_eval_hook(recipe: BaseRecipe) -> None:
     from medswallow.config import load_config
 
     parsed = load_config(Suite, suite)  # a broken suite fails now, with its own file/line message
-    if parsed.backend.kind == "server" and recipe.eval_suite.serve and importlib.util.find_spec("vllm") is None:
+    if (
+        parsed.backend.kind == "server"
+        and recipe.eval_suite.serve
+        and importlib.util.find_spec("vllm") is None
+    ):
         raise UserError(
             "eval_suite: the suite's server backend needs vLLM to serve the trained model, and vllm is not "
             "installed here; install it, or set eval_suite.serve: false and pass --base-url in eval_suite.args"

@@ -152,17 +152,19 @@ def load_model(recipe: BaseRecipe) -> PreTrainedModel:
         if device.type == "cuda" and not sharded_launch():
             kwargs["device_map"] = {"": device}
         model = AutoModelForCausalLM.from_pretrained(model_source(recipe), revision=spec.revision, **kwargs)
-        forget_mxfp4_conversion(model)
+        if "quantization_config" in kwargs:
+            finish_mxfp4_load(model, kwargs["dtype"])
     model.config.use_cache = False  # the KV cache is useless in training and clashes with checkpointing
     install_packed_sequence_masks(model)
     return model
 
 
-def forget_mxfp4_conversion(model: Any) -> None:
-    """Make ``save_pretrained`` write a dequantized model as plain bf16 weights.
+def finish_mxfp4_load(model: Any, dtype: Any) -> None:
+    """Make a dequantized MXFP4 model a plain model of ``dtype``.
 
-    transformers remembers the MXFP4 -> bf16 conversion it loaded with and "reverts" it on save, which writes
-    the experts under broken names ("gate_up_proj$") that no loader finds. The weights are bf16 now.
+    transformers dequantizes the experts to bf16 whatever dtype was asked for (a float32 model then has bf16
+    experts, and a merge adds float32 updates into bf16), and it remembers the conversion and "reverts" it on
+    save, writing the experts under broken names ("gate_up_proj$") that no loader finds.
     """
     conversions = getattr(model, "_weight_conversions", None)
     if conversions:
@@ -171,6 +173,7 @@ def forget_mxfp4_conversion(model: Any) -> None:
             for c in conversions
             if not any(type(op).__name__.startswith("Mxfp4") for op in getattr(c, "operations", []))
         ]
+    model.to(dtype)
 
 
 def count_parameters(recipe: BaseRecipe, config: PretrainedConfig | None = None) -> tuple[int, int]:

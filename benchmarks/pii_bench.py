@@ -113,7 +113,9 @@ def main() -> None:
             r["engine"], f"{r['chars_per_cpu_second']:,}", ratio, f(r["overall"], "recall"), f(r["overall"], "precision"),
             f(r["ja"], "recall"), f(r["ja"], "precision"), f(r["en"], "recall"), f(r["en"], "precision"),
         )
-    console.print(table, width=160)
+    from rich.console import Console
+
+    Console(stderr=True, width=150).print(table)
     if args.out:
         meta = {"date": time.strftime("%Y-%m-%d"), "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(), "docs": len(docs)}
         args.out.write_text(json.dumps({"meta": meta, "results": rows}, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -124,11 +124,14 @@ class PIIEngine:
         return self._pipe
 
     def load(self) -> PIIEngine:
-        """Load every model now (otherwise done on first use); returns self."""
+        """Load every model the mode may use now (otherwise each loads on first need); returns self."""
         pipe = self.pipeline
         pipe.ja_names.tokens("準備", 0, 2).__next__()
         if pipe.ner is not None:
             pipe.ner.load()
+        if pipe.window_ner is not None:
+            for lang in ("ja", "en"):
+                pipe.window_ner.nlp(lang)
         return self
 
     # -- analysis ---------------------------------------------------------------------------------------

@@ -501,6 +501,7 @@ EN_STOP = frozenset(
         "Ns", "NS", "Ph", "Portal", "Safety", "Information", "Status", "Identifier", "Advocate",
         "Here", "Not", "Sure", "Going", "Feeling", "Calling", "Writing", "Sorry", "Glad", "Happy", "Concerned", "Worried",
         "Japanese", "English", "Chinese", "American", "Canadian", "British", "National", "Resident",
+        "Caller", "Callback", "Callers", "Telephone", "Encounter", "Documented", "Dx",
     }
 )
 """Capitalised words that follow the same cues but are not names (headers, weekdays, roles)."""

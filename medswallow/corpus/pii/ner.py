@@ -210,6 +210,7 @@ def trim_ner_name(text: str, start: int, end: int, lang: str) -> tuple[int, int]
             or surface in NAME_LABELS
             or any(h in surface for h in ("病", "症候群", "症", "科", "院", "クリニック", "薬局", "徴候", "反射", "試験", "サイン"))
             or regex.search(r"[A-Za-z]", surface)
+            or (regex.search(r"\p{Han}", surface) and regex.search(r"\p{Hiragana}", surface))  # 寝たきり: a word
             or not regex.fullmatch(r"[\p{Han}\p{Katakana}\p{Hiragana}ー々・ ]+", surface)
         ):
             return None
@@ -229,6 +230,8 @@ def trim_ner_name(text: str, start: int, end: int, lang: str) -> tuple[int, int]
         while end > start and folded[end - 1] in " .,":
             end -= 1
     if not words or not folded[start].isupper():
+        return None
+    if all(len(w) > 1 and w.isupper() for w in words):  # ED NOTE: a header
         return None
     if EN_NOT_NAME_WORDS.search(surface) or regex.search(r"(?i)\bet\b|\bal\b|colleagues|\band\b", surface) or not all(w[0].isupper() or w in ("de", "van", "von", "der", "da", "di", "la", "le") for w in words):
         return None

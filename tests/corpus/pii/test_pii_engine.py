@@ -150,3 +150,18 @@ def test_workers_give_the_same_spans_as_one_process():
     one = list(analyze_batches(engine, batches, workers=1))
     two = list(analyze_batches(engine, batches, workers=2))
     assert one == two
+
+
+@pytest.mark.slow
+def test_stock_presidio_baseline_loads_next_to_the_engine_and_misses_japanese_identifiers(fast_engine):
+    """The benchmark's baseline: stock Presidio (ja_ginza + en_core_web_sm), offline, in the same process."""
+    from medswallow.corpus.pii.stock import StockPresidio
+
+    stock = StockPresidio().load()
+    text = "マイナンバー：123456789018。令和5年3月2日入院。カルテ番号：A-123456。"
+    found_by_engine = {text[s.start : s.end] for s in fast_engine.analyze(text)}
+    found_by_stock = {text[s.start : s.end] for s in stock.analyze(text)}
+    assert {"123456789018", "令和5年3月2日", "A-123456"} <= found_by_engine
+    assert not {"123456789018", "A-123456"} & found_by_stock
+    redacted, _ = stock.redact("Contact john.smith@example.com")
+    assert redacted == "Contact <EMAIL_ADDRESS>"  # its e-mail check works offline

@@ -9,7 +9,7 @@ from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 
 
-class EmailRecognizer(MedPatternRecognizer):
+class EmailAddressRecognizer(MedPatternRecognizer):
     """E-mail addresses, also written with a full-width ＠ or full-width letters.
 
     Spec: RFC 5322 "dot-atom" local part, ``@``, domain labels, a 2-24 letter top-level label. Unlike
@@ -84,4 +84,4 @@ class PersonalUrlRecognizer(MedPatternRecognizer):
         return score if is_personal_url(match) else 0.0
 
 
-COMMON_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (EmailRecognizer, PersonalUrlRecognizer)
+COMMON_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (EmailAddressRecognizer, PersonalUrlRecognizer)

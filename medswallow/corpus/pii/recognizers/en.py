@@ -38,7 +38,7 @@ class UsPhoneRecognizer(MedPatternRecognizer):
     CONTEXT: ClassVar[list[str]] = ["phone", "tel", "cell", "mobile", "fax", "call", "contact", "pager"]
 
 
-class UsSsnRecognizer(MedPatternRecognizer):
+class SocialSecurityNumberRecognizer(MedPatternRecognizer):
     """US Social Security number: AAA-GG-SSSS (or 9 digits after an SSN label).
 
     Spec (SSA): area 001-899 except 666, group 01-99, serial 0001-9999; numbers of one repeated digit are
@@ -193,7 +193,7 @@ class UsZipCodeRecognizer(MedPatternRecognizer):
 
 EN_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (
     UsPhoneRecognizer,
-    UsSsnRecognizer,
+    SocialSecurityNumberRecognizer,
     EnMedicalRecordNumberRecognizer,
     HealthPlanIdRecognizer,
     EnDateRecognizer,

@@ -8,7 +8,8 @@ honorific, or right before an honorific, are a name unless they are a role word 
 
 English: capitalised tokens after a title (Dr., Mrs.), a field label (Patient:, Signed by), a relation word
 (wife, son) or before a credential (", MD"); eponyms ("Cushing syndrome") and citations ("Smith et al.") are
-dropped. The thorough mode adds spaCy NER on top (see ``ner.py``).
+dropped. Candidates no cue confirms go to NER: on short windows in the fast mode, everywhere in the thorough
+mode (see ``ner.py``).
 """
 
 from __future__ import annotations

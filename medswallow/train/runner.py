@@ -116,10 +116,51 @@ def run(
     if not trainer.is_world_process_zero():
         return result
     result.model_dir = export_model(recipe)
+    print_summary(recipe, trainer, result.model_dir)
     if result.model_dir is not None:
-        console.print(f"[green]servable model written to[/green] {result.model_dir}")
         run_eval_hook(recipe, result.model_dir)
     return result
+
+
+def print_summary(recipe: BaseRecipe, trainer: Any, model_dir: Path | None) -> None:
+    """What the run did and where its outputs are, as one table."""
+    import json
+
+    from rich.table import Table
+
+    from medswallow.train.arguments import final_dir
+
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+    speed_file = recipe.output_dir / "throughput.json"
+    speed = json.loads(speed_file.read_text()) if speed_file.is_file() else {}
+    table = Table(title="training finished", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    rows = [
+        ("optimizer steps", str(trainer.state.global_step)),
+        ("train loss (first -> last log)", f"{losses[0]:.4f} -> {losses[-1]:.4f}" if losses else "-"),
+        ("eval loss (last)", f"{evals[-1]:.4f}" if evals else "-"),
+        (
+            "tokens/s (all devices)",
+            f"{speed['tokens_per_second']:,.0f}" if speed.get("tokens_per_second") else "-",
+        ),
+        (
+            "peak memory (GiB, this process)",
+            f"{speed['peak_memory_gib']:.2f}" if speed.get("peak_memory_gib") else "-",
+        ),
+        ("trained weights", str(final_dir(recipe))),
+        ("servable HF folder", str(model_dir) if model_dir else "-"),
+        (
+            "TensorBoard",
+            f"tensorboard --logdir {recipe.output_dir / 'runs'}"
+            if "tensorboard" in recipe.train.report_to
+            else "-",
+        ),
+    ]
+    for k, v in rows:
+        table.add_row(k, v)
+    console.print(table)
 
 
 def run_recipe(

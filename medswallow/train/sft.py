@@ -247,7 +247,7 @@ def train(
         },
         recipe.train.trl_args,
     )
-    model = load_model(recipe)
+    model = load_model(recipe)  # after the config: under DeepSpeed ZeRO-3 it sets up partitioned loading
     trainer = SFTTrainer(
         model=model,
         args=args,

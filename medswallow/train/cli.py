@@ -53,6 +53,7 @@ def register(app: typer.Typer) -> None:
 
         from medswallow.errors import UserError
         from medswallow.train.export import merge_adapter
+        from medswallow.train.runner import quiet_library_progress
 
         if dtype not in ("bfloat16", "float32"):
             raise UserError(f"--dtype: {dtype!r} is not bfloat16 or float32")
@@ -62,5 +63,6 @@ def register(app: typer.Typer) -> None:
         base = base or json.loads(config.read_text()).get("base_model_name_or_path")
         if not base:
             raise UserError(f"{config} does not name its base model; pass --base")
+        quiet_library_progress()
         merge_adapter(base, adapter, out, dtype)
         typer.echo(str(out))

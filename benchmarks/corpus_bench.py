@@ -101,8 +101,10 @@ def _doc(rng: random.Random, lang: str) -> str:
     return "\n".join(paras)
 
 
-def generate(root: Path, size_mb: float, seed: int = 0, file_mb: float = 8.0, short: bool = False) -> dict[str, Any]:
-    """Write ja-NNN.jsonl / en-NNN.jsonl files (about 60% Japanese by bytes) with planted duplicates and junk."""
+def generate(root: Path, size_mb: float, seed: int = 0, file_mb: float = 8.0, short: bool = False, n_docs: int = 0) -> dict[str, Any]:
+    """Write ja-NNN.jsonl / en-NNN.jsonl files (3 of 5 files Japanese) with planted duplicates and junk.
+
+    ``short``: two-sentence documents until ``n_docs`` are written (the dedup memory measurement)."""
     root.mkdir(parents=True, exist_ok=True)
     done = root / "DONE.json"
     if done.exists():
@@ -113,11 +115,14 @@ def generate(root: Path, size_mb: float, seed: int = 0, file_mb: float = 8.0, sh
     recent: list[str] = []
     n_file = 0
     file_mb = min(file_mb, max(size_mb / 10, 0.05))
-    while written < total:
+    def more() -> bool:
+        return docs < n_docs if n_docs else written < total
+
+    while more():
         lang = "ja" if n_file % 5 in (0, 2, 4) else "en"  # 3 of 5 files Japanese
         with open(root / f"{lang}-{n_file:04d}.jsonl", "w", encoding="utf-8") as f:
             fbytes = 0
-            while fbytes < file_mb * 1024 * 1024 and written + fbytes < total:
+            while fbytes < file_mb * 1024 * 1024 and (docs < n_docs if n_docs else written + fbytes < total):
                 r = rng.random()
                 if short:
                     text = _sentence(rng, JA_T if lang == "ja" else EN_T, JA_F if lang == "ja" else EN_F)
@@ -317,6 +322,28 @@ def datatrove_run(data: Path, work: Path, which: str, workers: int) -> dict[str,
     return total
 
 
+SELECT_SCRIPT = r'''
+import json, resource, sys, time
+from pathlib import Path
+from medswallow.corpus.layout import Layout, read_json
+from medswallow.corpus.recipe import load_recipe
+from medswallow.corpus.select import select
+recipe, out = load_recipe(sys.argv[1]), Layout(Path(sys.argv[2]))
+t0 = time.process_time()
+plan = select(recipe, out, read_json(out.units))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB -> GiB
+print(json.dumps({"documents": plan["documents"], "cpu_s": time.process_time() - t0, "peak_rss_gb": peak}))
+'''
+
+
+def select_memory(recipe: Path, out: Path) -> dict[str, Any]:
+    """The dedup + mixture step alone, re-run in a fresh process on a finished build: its exact peak RSS."""
+    res = subprocess.run([PY, "-c", SELECT_SCRIPT, str(recipe), str(out)], cwd=REPO, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(res.stderr[-3000:])
+    return json.loads(res.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def pii_throughput(data: Path, mb: float) -> dict[str, float]:
     """The PII stage alone (fast mode, real engine) on the first ``mb`` of documents."""
     sys.path.insert(0, str(REPO))
@@ -354,7 +381,7 @@ def main() -> None:
     ap.add_argument("--datatrove-mb", type=float, default=50, help="datatrove runs on the first files up to this size (it is slow)")
     ap.add_argument("--dedup-docs", type=int, default=1_000_000, help="documents for the dedup memory measurement (0: skip)")
     ap.add_argument("--pii-mb", type=float, default=2)
-    ap.add_argument("--skip", nargs="*", default=[], choices=["datatrove", "dedup", "pii", "workers1"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["main", "datatrove", "dedup", "pii", "workers1"])
     args = ap.parse_args()
     work: Path = args.workdir
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}, "args": {k: str(v) for k, v in vars(args).items()}}
@@ -363,13 +390,15 @@ def main() -> None:
     def save() -> None:
         out_json.write_text(json.dumps(results, indent=1))
 
+    if out_json.exists():  # parts skipped now keep their earlier results
+        results = {**json.loads(out_json.read_text()), **results}
     data = work / f"corpus-{int(args.size_mb)}mb"
     print(f"generating {args.size_mb} MB under {data} ...", flush=True)
     results["corpus"] = generate(data, args.size_mb)
     results["corpus"]["text_mb"] = text_bytes(data) / 2**20
     save()
     recipe = medswallow_recipe(work, data)
-    for w in ([2] if "workers1" in args.skip else [1, 2]):
+    for w in [] if "main" in args.skip else ([2] if "workers1" in args.skip else [1, 2]):
         print(f"build-corpus, {w} worker(s) ...", flush=True)
         results[f"medswallow_w{w}"] = medswallow_build(recipe, work / f"out-w{w}", w)
         save()
@@ -404,9 +433,12 @@ def main() -> None:
         # short documents (two sentences each): the document count, not the bytes, drives dedup memory
         approx_mb = args.dedup_docs * 150 / 2**20
         print(f"dedup memory at {args.dedup_docs:,} documents ...", flush=True)
-        info = generate(short, approx_mb, seed=1, short=True)
+        info = generate(short, approx_mb, seed=1, short=True, n_docs=args.dedup_docs)
         results["dedup_corpus"] = info
-        results["medswallow_dedup_1m_w2"] = medswallow_build(medswallow_recipe(work, short, quality=False), work / "out-dedup", 2)
+        dedup_recipe = medswallow_recipe(work, short, quality=False)
+        results["medswallow_dedup_1m_w2"] = medswallow_build(dedup_recipe, work / "out-dedup", 2)
+        save()
+        results["select_alone_1m"] = select_memory(dedup_recipe, work / "out-dedup")
         save()
 
     results["machine"]["load_avg_end"] = os.getloadavg()
@@ -464,6 +496,9 @@ def report(r: dict[str, Any]) -> None:
             f"{r['dedup_corpus']['docs']:,} documents: peak RSS of one process {x['peak_rss_process_gb']:.2f} GB "
             f"(all processes {x['peak_rss_total_gb']:.2f} GB); select (dedup + mixture) stage {x['stage_wall']['select']:.1f} s wall"
         )
+    if "select_alone_1m" in r:
+        x = r["select_alone_1m"]
+        c.print(f"dedup + mixture step alone on {x['documents']:,} documents: peak RSS {x['peak_rss_gb']:.2f} GB, {x['cpu_s']:.1f} CPU s")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,10 @@ class Layout:
     def process_data(self, rank: int) -> Path:
         return self.work / "process" / f"{rank:05d}.parquet"
 
+    def process_signatures(self, rank: int) -> Path:
+        """MinHash signatures of a unit's survivors: raw little-endian uint32, one row per document."""
+        return self.work / "process" / f"{rank:05d}.sig"
+
     def process_stats(self, rank: int) -> Path:
         return self.work / "process" / f"{rank:05d}.json"
 

@@ -110,19 +110,24 @@ class UnitWriter:
         self.rank = rank
         self.data_path = layout.process_data(rank)
         self.rej_path = layout.rejected_file("process", rank)
+        self.sig_path = layout.process_signatures(rank)
         self.data_tmp = tmp_path(self.data_path)
         self.rej_tmp = tmp_path(self.rej_path)
+        self.sig_tmp = tmp_path(self.sig_path)
         self.data_path.parent.mkdir(parents=True, exist_ok=True)
         self.rej_path.parent.mkdir(parents=True, exist_ok=True)
         self.rej_file = self.rej_tmp.open("w", encoding="utf-8")
+        self.sig_file = self.sig_tmp.open("wb")  # streamed: a unit's signatures never sit in memory whole
         self.n_rejected = 0
         self.schema = process_schema(recipe.dedup.bands)
         self.pending: dict[str, list[Any]] = {name: [] for name in self.schema.names}
         self.n_pending = 0
         self.writer: Any = None
 
-    def add_rows(self, columns: dict[str, list[Any]]) -> None:
-        """Append rows given as columns (building Arrow columns is much cheaper than rows)."""
+    def add_rows(self, columns: dict[str, list[Any]], signatures: np.ndarray) -> None:
+        """Append rows given as columns (building Arrow columns is much cheaper than rows) and their
+        MinHash signatures (row order is the same)."""
+        self.sig_file.write(np.ascontiguousarray(signatures, dtype="<u4").tobytes())
         for name, values in columns.items():
             self.pending[name].extend(values)
         self.n_pending += len(columns["id"])
@@ -155,6 +160,8 @@ class UnitWriter:
         if self.writer is not None:
             self.writer.close()
         self.rej_file.close()
+        self.sig_file.close()
+        commit(self.sig_tmp, self.sig_path)
         commit(self.data_tmp, self.data_path)
         if self.n_rejected:
             commit(self.rej_tmp, self.rej_path)
@@ -166,8 +173,9 @@ class UnitWriter:
         if self.writer is not None:
             self.writer.close()
         self.rej_file.close()
-        self.data_tmp.unlink(missing_ok=True)
-        self.rej_tmp.unlink(missing_ok=True)
+        self.sig_file.close()
+        for tmp in (self.data_tmp, self.rej_tmp, self.sig_tmp):
+            tmp.unlink(missing_ok=True)
 
 
 def process_schema(bands: int) -> Any:
@@ -266,8 +274,8 @@ class UnitProcessor:
         self.stats.tick("tokens", t0)
         t0 = time.process_time()
         n_bands = self.recipe.dedup.bands
-        zeros = np.zeros(n_bands, dtype=np.uint64)
-        keys = [self.hasher.keys(d.text, d.lang) if self.dedup else (0, zeros) for d in docs]
+        empty = (0, np.zeros(n_bands, dtype=np.uint64), np.zeros(n_bands * self.recipe.dedup.rows, dtype=np.uint32))
+        keys = [self.hasher.keys(d.text, d.lang) if self.dedup else empty for d in docs]
         self.stats.tick("minhash", t0)
         t0 = time.process_time()
         bands = np.stack([k[1] for k in keys]) if keys else np.zeros((0, n_bands), dtype=np.uint64)
@@ -285,7 +293,7 @@ class UnitProcessor:
             "exact": [k[0] for k in keys],
             **{f"b{j}": bands[:, j].tolist() for j in range(n_bands)},
         }
-        self.writer.add_rows(columns)
+        self.writer.add_rows(columns, np.stack([k[2] for k in keys]))
         self.stats.tick("write", t0)
         self.stats.kept += len(docs)
         self.stats.tokens_kept += sum(tokens)

@@ -260,6 +260,11 @@ class DedupConfig(StrictModel):
     near: bool = Field(default=True, description="Drop near-duplicates found with MinHash LSH.")
     bands: int = Field(default=14, ge=1, description="LSH bands; with rows=8 the Jaccard threshold is about (1/14)^(1/8) = 0.72.")
     rows: int = Field(default=8, ge=1, description="Hashes per band; more rows: stricter (fewer, closer pairs).")
+    threshold: float = Field(
+        default=0.7, gt=0, le=1,
+        description="Candidates from a shared band are joined only if their signatures agree on this share "
+        "(estimated Jaccard): random band collisions must not chain unrelated documents into one cluster.",
+    )
     ngram_ja: int = Field(default=5, ge=1, description="Character shingle length for Japanese and mixed text.")
     ngram_other: int = Field(default=9, ge=1, description="Character shingle length for other text (about two English words).")
     seed: int = Field(default=1, description="Seed of the MinHash permutations.")

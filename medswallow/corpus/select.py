@@ -42,7 +42,8 @@ def select(recipe: Any, layout: Layout, units: list[dict[str, Any]]) -> dict[str
     exact = _column(layout, n_units, "exact", np.uint64) if n else np.empty(0, dtype=np.uint64)
     if len(members) and (d.exact or d.near):
         bands = (_column(layout, n_units, f"b{j}", np.uint64)[members] for j in range(d.bands)) if d.near else iter(())
-        roots = cluster(n, members, exact[members] if d.exact else None, bands)
+        store = SignatureStore(layout, offsets, d.bands * d.rows)
+        roots = cluster(n, members, exact[members] if d.exact else None, bands, verify=store.verifier(d.threshold))
     else:
         roots = np.arange(n, dtype=np.int64)
     duplicate = roots != np.arange(n)
@@ -103,6 +104,40 @@ def select(recipe: Any, layout: Layout, units: list[dict[str, Any]]) -> dict[str
     plan = {"shards": groups, "sources": report, "documents": n}
     write_json(layout.shards_plan, plan)
     return plan
+
+
+class SignatureStore:
+    """The units' MinHash signatures, memory-mapped: candidate pairs are checked without loading them all."""
+
+    CHUNK = 65536  # pairs compared at a time (bounds the temporary arrays)
+
+    def __init__(self, layout: Layout, offsets: np.ndarray, width: int) -> None:
+        self.offsets = offsets
+        self.width = width
+        self.maps = [
+            np.memmap(layout.process_signatures(r), dtype="<u4", mode="r").reshape(-1, width)
+            if offsets[r + 1] > offsets[r] else np.zeros((0, width), dtype="<u4")
+            for r in range(len(offsets) - 1)
+        ]
+
+    def rows(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), self.width), dtype=np.uint32)
+        ranks = np.searchsorted(self.offsets, idx, side="right") - 1
+        for r in np.unique(ranks):
+            sel = ranks == r
+            out[sel] = self.maps[int(r)][idx[sel] - self.offsets[r]]
+        return out
+
+    def similarity(self, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Estimated Jaccard of each pair: the share of signature positions that agree."""
+        sims = np.empty(len(u), dtype=np.float32)
+        for s in range(0, len(u), self.CHUNK):
+            a, b = self.rows(u[s : s + self.CHUNK]), self.rows(v[s : s + self.CHUNK])
+            sims[s : s + self.CHUNK] = (a == b).mean(axis=1)
+        return sims
+
+    def verifier(self, threshold: float):  # type: ignore[no-untyped-def]
+        return lambda u, v: self.similarity(u, v) >= threshold
 
 
 def _ids_of(layout: Layout, offsets: np.ndarray, wanted: np.ndarray) -> dict[int, str]:

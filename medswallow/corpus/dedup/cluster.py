@@ -4,6 +4,10 @@ Memory is bounded by one band at a time: a band's keys for all documents (8 byte
 group of equal keys is linked to its first member, and a vectorised union-find keeps one int64 parent per
 document. One million documents need well under a gigabyte. The representative of a cluster is its
 smallest index, i.e. the earliest document in recipe order, so results never depend on worker timing.
+
+Band collisions are candidates, not verdicts: with many moderately similar documents (templated text),
+random collisions would chain unrelated documents into one giant cluster through the union-find. A
+``verify(u, v)`` callback (full-signature agreement) filters the candidate links before they are joined.
 """
 
 from __future__ import annotations
@@ -11,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
+
+Verify = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class ArrayUnionFind:
@@ -46,8 +52,8 @@ class ArrayUnionFind:
             # Roots point at the smaller root; competing links are retried until all pairs agree.
             np.minimum.at(self.parent, np.maximum(ru, rv), np.minimum(ru, rv))
 
-    def link_equal_keys(self, keys: np.ndarray, members: np.ndarray) -> None:
-        """Join documents (global indices ``members``) whose ``keys`` are equal."""
+    def link_equal_keys(self, keys: np.ndarray, members: np.ndarray, verify: Verify | None = None) -> None:
+        """Join documents (global indices ``members``) whose ``keys`` are equal (and that ``verify`` accepts)."""
         if len(keys) < 2:
             return
         order = np.lexsort((members, keys))
@@ -58,7 +64,11 @@ class ArrayUnionFind:
         first = m[start][np.cumsum(start) - 1]
         dup = ~start
         if dup.any():
-            self.union(m[dup], first[dup])
+            u, v = m[dup], first[dup]
+            if verify is not None:
+                ok = verify(u, v)
+                u, v = u[ok], v[ok]
+            self.union(u, v)
         self.compress()
 
     def roots(self) -> np.ndarray:
@@ -72,17 +82,19 @@ def cluster(
     exact: np.ndarray | None,
     bands: Iterable[np.ndarray],
     on_band: Callable[[], None] | None = None,
+    verify: Verify | None = None,
 ) -> np.ndarray:
     """Representative index for each of ``n`` documents; only ``members`` take part.
 
     ``exact`` and each array of ``bands`` hold one key per member (same order as ``members``); ``bands`` may
-    be a generator that reads one band from disk at a time.
+    be a generator that reads one band from disk at a time. ``verify(u, v)`` says which band links to keep
+    (exact-hash links are always kept).
     """
     uf = ArrayUnionFind(n)
     if exact is not None:
         uf.link_equal_keys(exact, members)
     for keys in bands:
-        uf.link_equal_keys(keys, members)
+        uf.link_equal_keys(keys, members, verify)
         if on_band:
             on_band()
     return uf.roots()

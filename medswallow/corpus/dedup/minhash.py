@@ -56,11 +56,12 @@ class MinHasher:
                 h = (h ^ rows[:, r]) * _BAND_PRIME
         return mix64(h)
 
-    def keys(self, text: str, lang: str) -> tuple[int, np.ndarray]:
-        """``(exact_hash, band_keys)`` of a document."""
+    def keys(self, text: str, lang: str) -> tuple[int, np.ndarray, np.ndarray]:
+        """``(exact_hash, band_keys, signature)`` of a document."""
         key = match_key(text)
         exact = xxhash.xxh3_64_intdigest(key.encode("utf-8"))
-        return exact, self.band_keys(self.signature(self.shingles(key, lang)))
+        sig = self.signature(self.shingles(key, lang))
+        return exact, self.band_keys(sig), sig
 
 
 def jaccard_threshold(bands: int, rows: int) -> float:

@@ -59,3 +59,41 @@ def test_cluster_scales_to_a_million_documents_in_bounded_memory():
     roots = cluster(n, np.arange(n), exact, bands)
     assert roots.shape == (n,) and (roots <= np.arange(n)).all()
     assert (roots == np.arange(n)).sum() == len(np.unique(exact))
+
+
+def test_band_collisions_are_verified_before_they_chain_documents():
+    members = np.arange(4)
+    band = np.array([7, 7, 7, 9], dtype=np.uint64)  # 0, 1 and 2 collide in one band
+    similar = {(1, 0)}  # only 1 ~ 0 holds up on the full signature
+
+    def verify(u, v):
+        return np.array([(int(a), int(b)) in similar for a, b in zip(u, v, strict=True)])
+
+    assert cluster(4, members, None, [band], verify=verify).tolist() == [0, 0, 2, 3]
+    assert cluster(4, members, None, [band]).tolist() == [0, 0, 0, 3]  # unverified: 2 would be chained in
+
+
+def test_templated_documents_are_not_chained_into_one_cluster(tmp_path):
+    """Many documents from the same templates share bands by chance; verification keeps them apart."""
+    import random
+
+    from medswallow.corpus.layout import Layout
+    from medswallow.corpus.select import SignatureStore
+
+    rng = random.Random(0)
+    parts = ["高血圧の治療では", "減塩と運動が基本であり", "家庭血圧を測定する", "薬物療法を考慮する", "腎機能を評価する", "転倒に注意する"]
+    texts = ["、".join(rng.sample(parts, 4)) + f"。症例{i}は{rng.randint(20, 90)}歳であった。" for i in range(400)]
+    h = MinHasher(14, 8, 1, 5, 9)
+    keys = [h.keys(t, "ja") for t in texts]
+    layout = Layout(tmp_path)
+    (tmp_path / ".work" / "process").mkdir(parents=True)
+    layout.process_signatures(0).write_bytes(np.stack([k[2] for k in keys]).astype("<u4").tobytes())
+    store = SignatureStore(layout, np.array([0, len(texts)]), 112)
+    bands = [np.array([k[1][j] for k in keys], dtype=np.uint64) for j in range(14)]
+    loose = cluster(len(texts), np.arange(len(texts)), None, bands)
+    strict = cluster(len(texts), np.arange(len(texts)), None, bands, verify=store.verifier(0.7))
+    largest = lambda roots: np.bincount(roots).max()  # noqa: E731
+    assert largest(strict) < largest(loose)
+    u = np.flatnonzero(strict != np.arange(len(texts)))
+    if len(u):  # whatever was joined is really similar to its representative
+        assert (store.similarity(u, strict[u]) >= 0.5).all()

@@ -272,11 +272,3 @@ def summary_tables(m: dict[str, Any]) -> list[Any]:
     for (reason, kind), v in sorted(agg.items(), key=lambda kv: (-kv[1], kv[0])):
         reasons.add_row(reason, kind, _fmt(v), _fmt(tok.get(reason, 0)) if kind == "dropped" else "-")
     return [table, reasons] if agg else [table]
-
-
-def load_manifest(layout: Layout) -> dict[str, Any]:
-    return read_json(layout.manifest())  # type: ignore[no-any-return]
-
-
-def save_manifest(layout: Layout, manifest: dict[str, Any]) -> None:
-    write_json(layout.manifest(), manifest)

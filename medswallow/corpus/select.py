@@ -1,19 +1,19 @@
 """The global step: exact + near-duplicate clusters over all units, then mixture sampling per source.
 
-It reads only small columns of the units' intermediate files (one band of dedup keys at a time), decides
+It reads only small columns of the units' intermediate files (one band of dedup keys at a time; candidate
+pairs are checked against the memory-mapped MinHash signatures before they are joined), decides
 for every surviving document how many copies go into the mixture (0 = dropped, with a reason), groups
 units into output shards by size, and writes one small decision file per unit.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 import numpy as np
 
 from medswallow.corpus.dedup.cluster import cluster
-from medswallow.corpus.layout import Layout, commit, read_json, tmp_path, write_json
+from medswallow.corpus.layout import Layout, commit, tmp_path, write_json
 from medswallow.corpus.mixture import sample_copies, source_targets
 
 
@@ -180,13 +180,3 @@ def _write_decisions(layout, rank, copies, duplicate, dup_exact, roots, survivor
     tmp = tmp_path(path)
     pq.write_table(table, tmp, compression="zstd")
     commit(tmp, path)
-
-
-def merge_counts(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
-    c = Counter(a)
-    c.update(b)
-    return {k: v for k, v in c.items() if v}
-
-
-def load_plan(layout: Layout) -> dict[str, Any]:
-    return read_json(layout.shards_plan)  # type: ignore[no-any-return]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import gzip
-import io
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -249,12 +248,3 @@ def sniff(path: str) -> tuple[bytes, str | None]:
         if not data:
             return b"", f"unreadable:{type(exc).__name__}"
     return bytes(data), None
-
-
-def decode_line(raw: bytes, encoding: str) -> str:
-    text = raw.decode(encoding)
-    return text.rstrip("\r\n")
-
-
-def text_stream(f: IO[bytes], encoding: str) -> io.TextIOWrapper:
-    return io.TextIOWrapper(f, encoding=encoding, errors="strict", newline="")

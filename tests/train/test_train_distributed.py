@@ -33,7 +33,7 @@ def test_two_processes_train_together_and_export_once(tiny_model_dir, tmp_path):
     assert throughput["world_size"] == 2
     plan = json.loads((out / "plan.json").read_text())
     assert plan["devices"] == 2 and plan["sequences_per_step"] == 4  # 2 processes x batch 2
-    assert res.stderr.count("optimizer steps") == 1  # the plan is printed by rank 0 only
+    assert res.stderr.count("sequences per optimizer step") == 1  # the plan is printed by rank 0 only
     state = json.loads((out / "checkpoint-2" / "trainer_state.json").read_text())
     assert state["global_step"] == 2
     # TRL counts the tokens of both processes: a step sees 2 x 2 packed rows of at most 64 tokens.

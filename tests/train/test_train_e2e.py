@@ -60,6 +60,18 @@ def test_merged_model_equals_base_plus_adapter(sft_lora_run, tiny_model_dir):
     assert (got - before).abs().max().item() > 1e-3  # the adapter changed something
 
 
+def test_merge_lora_command_rebuilds_the_merged_folder(sft_lora_run, tmp_path):
+    from safetensors.torch import load_file
+
+    out, _ = sft_lora_run
+    res = run_cli("merge-lora", str(out / "adapter"), "-o", str(tmp_path / "merged"), "--dtype", "float32")
+    assert res.returncode == 0, res.stderr[-2000:]
+    again, first = load_file(tmp_path / "merged" / "model.safetensors"), load_file(out / "merged" / "model.safetensors")
+    assert set(again) == set(first) and all(again[k].equal(first[k]) for k in first)
+    bad = run_cli("merge-lora", str(tmp_path), "-o", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "not a LoRA adapter folder" in bad.stderr
+
+
 @pytest.mark.vllm
 def test_merged_model_answers_through_a_vllm_server(sft_lora_run, tmp_path):
     import urllib.request

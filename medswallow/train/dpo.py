@@ -24,9 +24,12 @@ from medswallow.train.recipe import BaseRecipe
 class DPOData(StrictModel):
     """The review export and which of its pairs to train on."""
 
-    export: str = Field(..., description="Folder written by `medswallow review export` (or its dpo.jsonl/.parquet).")
+    export: str = Field(
+        ..., description="Folder written by `medswallow review export` (or its dpo.jsonl/.parquet)."
+    )
     taxonomy: str | None = Field(
-        default=None, description="Taxonomy YAML the filters are checked against; default: the project's safety/taxonomy.yaml."
+        default=None,
+        description="Taxonomy YAML the filters are checked against; default: the project's safety/taxonomy.yaml.",
     )
     filters: PrefFilters = Field(default_factory=PrefFilters)
     reasoning: Literal["drop", "shared"] = Field(
@@ -35,23 +38,35 @@ class DPOData(StrictModel):
         "answer's own reasoning goes into the prompt of both sides (closer to inference, longer sequences).",
     )
     max_length: int = Field(
-        default=2048, ge=16, description="Longest prompt + answer in tokens; longer pairs are dropped (a cut answer "
-        "would lose its <|return|> and teach the model to stop mid-sentence)."
+        default=2048,
+        ge=16,
+        description="Longest prompt + answer in tokens; longer pairs are dropped (a cut answer "
+        "would lose its <|return|> and teach the model to stop mid-sentence).",
     )
     reasoning_effort: Literal["low", "medium", "high"] | None = Field(
-        default=None, description="Harmony system prompt's reasoning level; match what the model is served with."
+        default=None,
+        description="Harmony system prompt's reasoning level; match what the model is served with.",
     )
-    model_identity: str | None = Field(default=None, description="Harmony system prompt's first line (model identity).")
-    eval_fraction: float = Field(default=0.0, ge=0.0, lt=0.5, description="Held-out share of pairs for eval loss and reward margins.")
-    min_pairs: int = Field(default=1, ge=1, description="Refuse to train on fewer pairs than this (a filter typo leaves few).")
+    model_identity: str | None = Field(
+        default=None, description="Harmony system prompt's first line (model identity)."
+    )
+    eval_fraction: float = Field(
+        default=0.0, ge=0.0, lt=0.5, description="Held-out share of pairs for eval loss and reward margins."
+    )
+    min_pairs: int = Field(
+        default=1, ge=1, description="Refuse to train on fewer pairs than this (a filter typo leaves few)."
+    )
 
 
 class DPOSection(StrictModel):
     """The preference loss and the reference model."""
 
-    beta: float = Field(default=0.1, gt=0, description="Strength of the pull towards the reference: lower moves further.")
+    beta: float = Field(
+        default=0.1, gt=0, description="Strength of the pull towards the reference: lower moves further."
+    )
     loss_type: list[str] = Field(
-        default_factory=lambda: ["sigmoid"], description="TRL loss types (sigmoid = the DPO paper; ipo, robust, ...)."
+        default_factory=lambda: ["sigmoid"],
+        description="TRL loss types (sigmoid = the DPO paper; ipo, robust, ...).",
     )
     reference: Literal["auto", "adapter_disabled", "precompute", "copy"] = Field(
         default="auto",
@@ -75,7 +90,9 @@ class Recipe(BaseRecipe):
     @model_validator(mode="after")
     def _reference_fits_method(self) -> Recipe:
         if self.dpo.reference == "adapter_disabled" and self.method != "lora":
-            raise ValueError("dpo.reference: adapter_disabled needs method: lora; use precompute (or copy) for full")
+            raise ValueError(
+                "dpo.reference: adapter_disabled needs method: lora; use precompute (or copy) for full"
+            )
         return self
 
     @property
@@ -86,7 +103,11 @@ class Recipe(BaseRecipe):
 
 
 def template_kwargs(data: DPOData) -> dict[str, str]:
-    return {k: v for k, v in {"reasoning_effort": data.reasoning_effort, "model_identity": data.model_identity}.items() if v}
+    return {
+        k: v
+        for k, v in {"reasoning_effort": data.reasoning_effort, "model_identity": data.model_identity}.items()
+        if v
+    }
 
 
 def load_data(recipe: Recipe, tokenizer: Any) -> TrainData:
@@ -119,7 +140,12 @@ def load_data(recipe: Recipe, tokenizer: Any) -> TrainData:
             f"({report.rows_read} rows read; dropped: {why}); loosen data.filters or review more answers"
         )
     train, eval_ds = split_eval(Dataset.from_list(rows), d.eval_fraction, recipe.train.seed)
-    return TrainData(train.shuffle(seed=recipe.train.seed).flatten_indices(), eval_ds, [source_report(export, report, rows)], "examples")
+    return TrainData(
+        train.shuffle(seed=recipe.train.seed).flatten_indices(),
+        eval_ds,
+        [source_report(export, report, rows)],
+        "examples",
+    )
 
 
 def source_report(export: Path, report: PairReport, rows: list[dict[str, Any]]) -> SourceReport:
@@ -133,7 +159,9 @@ def source_report(export: Path, report: PairReport, rows: list[dict[str, Any]]) 
     )
 
 
-def train(recipe: Recipe, data: TrainData, tokenizer: Any, callbacks: list[Any] | tuple[Any, ...] = ()) -> Any:
+def train(
+    recipe: Recipe, data: TrainData, tokenizer: Any, callbacks: list[Any] | tuple[Any, ...] = ()
+) -> Any:
     """Preference-tune with TRL's DPOTrainer; save the weights (adapter or full model) when done."""
     from trl import DPOConfig, DPOTrainer
 
@@ -172,7 +200,9 @@ def train(recipe: Recipe, data: TrainData, tokenizer: Any, callbacks: list[Any] 
         ref_model=ref_model,
         args=args,
         train_dataset=data.train.select_columns(["prompt", "chosen", "rejected"]),
-        eval_dataset=data.eval.select_columns(["prompt", "chosen", "rejected"]) if data.eval is not None else None,
+        eval_dataset=data.eval.select_columns(["prompt", "chosen", "rejected"])
+        if data.eval is not None
+        else None,
         processing_class=tokenizer,
         peft_config=lora_config(recipe.lora, model.config) if recipe.method == "lora" else None,
     )

@@ -29,7 +29,15 @@ from pydantic import Field
 from medswallow.config import StrictModel
 from medswallow.errors import UserError, did_you_mean
 
-HARMONY_MARKUP = ("<|start|>", "<|end|>", "<|message|>", "<|channel|>", "<|return|>", "<|call|>", "<|constrain|>")
+HARMONY_MARKUP = (
+    "<|start|>",
+    "<|end|>",
+    "<|message|>",
+    "<|channel|>",
+    "<|return|>",
+    "<|call|>",
+    "<|constrain|>",
+)
 FINAL_OPEN = "<|channel|>final<|message|>"
 ANALYSIS_OPEN = "<|channel|>analysis<|message|>"
 LabelSource = Literal["adjudicated", "unanimous", "majority"]
@@ -41,13 +49,15 @@ class PrefFilters(StrictModel):
     """Which reviewed answers become training pairs (values are checked against the taxonomy)."""
 
     min_severity: str | None = Field(
-        default=None, description="Keep pairs at least this severe (taxonomy severity id, e.g. moderate); null: all."
+        default=None,
+        description="Keep pairs at least this severe (taxonomy severity id, e.g. moderate); null: all.",
     )
     categories: list[str] | None = Field(
         default=None, description="Keep pairs with at least one of these categories; null: all categories."
     )
     exclude_categories: list[str] = Field(
-        default_factory=list, description="Drop pairs with any of these (e.g. inappropriate_tone for a dose run)."
+        default_factory=list,
+        description="Drop pairs with any of these (e.g. inappropriate_tone for a dose run).",
     )
     label_sources: list[LabelSource] = Field(
         default_factory=lambda: list(LABEL_SOURCES),
@@ -155,7 +165,12 @@ def _text_of(side: Any) -> str | None:
     """The content of ``[{"role": "assistant", "content": TEXT}]`` (or a bare string)."""
     if isinstance(side, str):
         return side
-    if isinstance(side, list) and len(side) == 1 and isinstance(side[0], dict) and side[0].get("role") == "assistant":
+    if (
+        isinstance(side, list)
+        and len(side) == 1
+        and isinstance(side[0], dict)
+        and side[0].get("role") == "assistant"
+    ):
         content = side[0].get("content")
         return content if isinstance(content, str) else None
     return None
@@ -228,12 +243,18 @@ def to_pair(where: str, row: Any, filters: PrefFilters, taxonomy: Any) -> Pair |
         return "empty chosen or rejected text"
     if chosen.strip() == rejected.strip():
         return "chosen equals rejected"
-    if any(tag in text for text in [chosen, rejected, *(m["content"] for m in messages)] for tag in HARMONY_MARKUP):
+    if any(
+        tag in text
+        for text in [chosen, rejected, *(m["content"] for m in messages)]
+        for tag in HARMONY_MARKUP
+    ):
         return "harmony markup inside text"
     reason = filter_reason(row, filters, taxonomy)
     if reason:
         return reason
-    meta = {k: row.get(k) for k in ("severity", "categories", "label_source", "taxonomy_version", "lang", "model")}
+    meta = {
+        k: row.get(k) for k in ("severity", "categories", "label_source", "taxonomy_version", "lang", "model")
+    }
     return Pair(str(row.get("id", where)), messages, chosen, rejected, meta)
 
 

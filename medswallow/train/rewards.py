@@ -62,7 +62,9 @@ def parse_completion_ids(ids: Sequence[int]) -> ParsedCompletion:
     end = ids[-1] if ids else None
     body = ids[:-1] if end in (RETURN_ID, END_OF_TEXT_ID, CALL_ID) else ids
     try:
-        messages = harmony_encoding().parse_messages_from_completion_tokens(body, oh.Role.ASSISTANT, strict=False)
+        messages = harmony_encoding().parse_messages_from_completion_tokens(
+            body, oh.Role.ASSISTANT, strict=False
+        )
     except Exception as exc:  # openai_harmony raises HarmonyError (a plain Exception subclass) on bad markup
         return ParsedCompletion("", None, f"not harmony ({str(exc).splitlines()[0][:80]})", n)
     reasoning: list[str] = []
@@ -115,7 +117,9 @@ def parse_completion(completion: Any, completion_ids: Sequence[int] | None = Non
         thinking, text = split
     from medswallow.models.tokenizer import count_tokens
 
-    return ParsedCompletion(thinking, text, "no token ids or harmony markup to check the format", count_tokens(text))
+    return ParsedCompletion(
+        thinking, text, "no token ids or harmony markup to check the format", count_tokens(text)
+    )
 
 
 def _completion_text(completion: Any) -> tuple[str, str]:
@@ -170,7 +174,9 @@ def row_sample(row: dict[str, Any]) -> Sample:
     """The benchmark item of a training row (its ``sample`` column holds the Sample as JSON)."""
     raw = row.get("sample")
     if not isinstance(raw, str):
-        raise UserError("the correctness reward needs a 'sample' column (JSON of the benchmark item) in the data")
+        raise UserError(
+            "the correctness reward needs a 'sample' column (JSON of the benchmark item) in the data"
+        )
     return _sample(raw)
 
 
@@ -228,7 +234,9 @@ class SafetyPenalty(Reward):
 
     name = "safety"
 
-    def __init__(self, rules: Sequence[str] = DEFAULT_SAFETY_RULES, scope: str = "final", pii_mode: str = "fast") -> None:
+    def __init__(
+        self, rules: Sequence[str] = DEFAULT_SAFETY_RULES, scope: str = "final", pii_mode: str = "fast"
+    ) -> None:
         self.rule_names = tuple(rules)
         self.scope = scope
         self.pii_mode = pii_mode
@@ -283,15 +291,21 @@ def prompt_text(prompt: Any) -> str:
 
 
 class Weighted(StrictModel):
-    weight: float = Field(default=1.0, ge=0, description="Multiplies this reward in the sum GRPO normalises per group.")
+    weight: float = Field(
+        default=1.0, ge=0, description="Multiplies this reward in the sum GRPO normalises per group."
+    )
 
 
 class LengthSection(Weighted):
     max_tokens: int | None = Field(
-        default=None, ge=1, description="Where the penalty reaches -1; default: generation.max_completion_length."
+        default=None,
+        ge=1,
+        description="Where the penalty reaches -1; default: generation.max_completion_length.",
     )
     buffer: int | None = Field(
-        default=None, ge=1, description="Tokens before max_tokens where the penalty ramps from 0 to -1; default: a quarter."
+        default=None,
+        ge=1,
+        description="Tokens before max_tokens where the penalty ramps from 0 to -1; default: a quarter.",
     )
 
 
@@ -302,25 +316,34 @@ class SafetySection(Weighted):
         "exam question that mentions a red-flag symptom, so leave it out for exam data.",
     )
     scope: Literal["final", "completion"] = Field(
-        default="final", description="final: the answer users see; completion: the reasoning too (vLLM returns both)."
+        default="final",
+        description="final: the answer users see; completion: the reasoning too (vLLM returns both).",
     )
-    pii_mode: Literal["fast", "thorough"] = Field(default="fast", description="thorough adds NER: slower, finds more names.")
+    pii_mode: Literal["fast", "thorough"] = Field(
+        default="fast", description="thorough adds NER: slower, finds more names."
+    )
 
 
 class RewardsSection(StrictModel):
     """Which rewards GRPO sums (each logged on its own); a missing section is off."""
 
-    correct: Weighted | None = Field(default_factory=Weighted, description="Exact answer-set match (the eval's).")
+    correct: Weighted | None = Field(
+        default_factory=Weighted, description="Exact answer-set match (the eval's)."
+    )
     format: Weighted | None = Field(
         default_factory=lambda: Weighted(weight=0.2), description="Well-formed harmony final channel."
     )
     length: LengthSection | None = Field(default=None, description="Soft overlong penalty (off by default).")
-    safety: SafetySection | None = Field(default=None, description="Penalty when PII or pre-screen rules fire.")
+    safety: SafetySection | None = Field(
+        default=None, description="Penalty when PII or pre-screen rules fire."
+    )
 
     @model_validator(mode="after")
     def _some_reward(self) -> RewardsSection:
         if not any(getattr(self, k) is not None and getattr(self, k).weight > 0 for k in REWARDS):
-            raise ValueError("no reward is on: give at least one of correct, format, length, safety a weight > 0")
+            raise ValueError(
+                "no reward is on: give at least one of correct, format, length, safety a weight > 0"
+            )
         return self
 
 

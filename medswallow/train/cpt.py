@@ -118,6 +118,7 @@ def train(
     )
     from medswallow.train.modeling import load_model
     from medswallow.train.peft_targets import lora_config
+    from medswallow.train.perf import apply_perf, trainer_arguments
 
     args = with_trl_args(
         SFTConfig,
@@ -128,10 +129,12 @@ def train(
             "packing_strategy": recipe.data.packing,
             "eval_strategy": "steps" if data.eval is not None else "no",
             "eval_steps": recipe.train.save_steps,
+            **trainer_arguments(recipe.performance),
         },
         recipe.train.trl_args,
     )
     model = load_model(recipe)  # after the config: under DeepSpeed ZeRO-3 it sets up partitioned loading
+    model = apply_perf(model, recipe.performance)
     trainer = SFTTrainer(
         model=model,
         args=args,

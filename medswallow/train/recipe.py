@@ -14,6 +14,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from medswallow import BASE_MODEL_ID as DEFAULT_BASE_MODEL
 from medswallow.config import StrictModel
+from medswallow.train.perf import PerfConfig
 
 LoraGroup = Literal["attention", "experts", "all-linear"]
 Reporter = Literal["tensorboard", "wandb"]
@@ -272,6 +273,11 @@ class BaseRecipe(StrictModel):
     export: ExportSection = Field(default_factory=lambda: ExportSection())
     eval_suite: EvalHookSection | None = Field(
         default=None, description="Optional eval suite to run on the result."
+    )
+    performance: PerfConfig = Field(
+        default_factory=PerfConfig,
+        description="Throughput levers (medswallow.train.perf): flex attention, grouped experts, chunked loss, "
+        "selective checkpointing, compile. The defaults change nothing.",
     )
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)

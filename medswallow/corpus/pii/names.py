@@ -353,7 +353,9 @@ class JapaneseNameFinder:
         hits: list[NameHit] = []
         n = len(toks)
         for k, t in enumerate(toks):
-            if t.surface in STRONG_HONORIFICS or t.surface.startswith(("様", "さん")):
+            if t.surface in STRONG_HONORIFICS or (
+                t.surface.startswith(("様", "さん")) and not t.surface.startswith(NOT_HONORIFIC_WORDS)
+            ):
                 hit = self._before_honorific(folded, toks, k)
             elif t.surface in WEAK_HONORIFICS or (t.surface in ("(", "（") and _AGE_AFTER.match(folded, t.end)):
                 # 鶴見風花医師, 羽生陽向（88歳）: a cue only when a word before it is a name, unknown or proper noun
@@ -446,7 +448,11 @@ class JapaneseNameFinder:
         return hits
 
 
-_KANA_BEFORE_HONORIFIC = regex.compile(r"(?<![\p{Hiragana}ー])[\p{Hiragana}ー]{2,5}(?=ちゃん|くん|君|さん|様)")
+# 様 followed by 子/々/式/態/相 is a word of its own (服用して様子を見る), not an honorific.
+NOT_HONORIFIC_WORDS = ("様子", "様々", "様式", "様態", "様相", "さんぽ", "さんご")
+_KANA_BEFORE_HONORIFIC = regex.compile(
+    r"(?<![\p{Hiragana}ー])[\p{Hiragana}ー]{2,5}(?=(?:ちゃん|くん|君|さん|様)(?![子々式態相ぽご]))"
+)
 KANA_NOT_NAMES = frozenset(
     {
         "おばあ", "おじい", "おかあ", "おとう", "おねえ", "おにい", "ばあ", "じい", "かあ", "とう", "ねえ", "にい", "みな",

@@ -31,6 +31,8 @@ NAMES = [
 
 # text with no person in it: eponyms, citations, role words, drug and institution names
 NO_NAMES = [
+    "1日3回服用して様子を見てください。",  # 様子 is a word, not the honorific 様
+    "経過観察して様子をみる。様々な原因が考えられます。",
     "川崎病、橋本病、バセドウ病、パーキンソン病の既往。",
     "アルツハイマー型認知症とクッシング症候群。ギラン・バレー症候群を疑う。",
     "Babinski反射陽性、マーフィー徴候陰性。",

@@ -81,7 +81,7 @@ def _lora_factors(wrapper: Any, adapter: str) -> tuple[torch.Tensor, torch.Tenso
     a = a.reshape(experts, -1, a.shape[-1])  # [E, r, in]
     b = b.reshape(b.shape[0], -1, experts).permute(2, 0, 1)  # [E, out, r]
     if getattr(wrapper, "_did_swap_in_out_features", False):
-        raise NotImplementedError("experts stored as [E, out, in] are not gpt-oss's layout")
+        raise ValueError("experts stored as [E, out, in] are not gpt-oss's layout")
     return a.transpose(-2, -1), b.transpose(-2, -1), float(wrapper.scaling[adapter])
 
 

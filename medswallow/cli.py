@@ -77,7 +77,10 @@ _register_all()
 def main(argv: list[str] | None = None) -> int:
     """Entry point: user errors print one message and exit 2; Ctrl-C exits 130 without a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        # Without standalone mode click returns the exit code (e.g. 130 for Ctrl-C) instead of exiting.
+        rv = app(args=argv, standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            return rv
     except UserError as exc:
         console.print(f"[bold red]error:[/bold red] {exc}", markup=True, highlight=False, soft_wrap=True)
         return 2

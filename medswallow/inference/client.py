@@ -40,6 +40,10 @@ from medswallow.inference.types import (
     failed_completion,
 )
 
+# Per endpoint kind: how a response body becomes a result, and how a failure is recorded.
+_PARSE: dict[str, Any] = {"chat": parse_chat, "completion": parse_completion}
+_FAILED: dict[str, Any] = {"chat": failed_chat, "completion": failed_completion}
+
 if TYPE_CHECKING:  # pragma: no cover
     import aiohttp
     from rich.table import Table
@@ -397,57 +401,51 @@ class InferenceClient:
         params = params or SamplingParams()
         body = self.chat_body(messages, params)
         key = self.key("chat", body)
-        hit = self._from_cache(key)
+        hit: ChatResult | None = self._cached("chat", key)
         if hit is not None:
-            self.stats.cached += 1
-            res = parse_chat(hit[0])
-            res.cached, res.latency_s, res.key = True, hit[1], key
-            return res
+            return hit
         outcome = await self._send("chat", body)
-        return self._finish_chat(outcome, key)
+        res: ChatResult = self._finish("chat", outcome, key)
+        return res
 
-    def _finish_chat(self, outcome: _Outcome, key: str) -> ChatResult:
+    def _cached(self, kind: str, key: str) -> Any:
+        """A result from the disk cache, or None."""
+        hit = self._from_cache(key)
+        if hit is None:
+            return None
+        self.stats.cached += 1
+        res = _PARSE[kind](hit[0])
+        res.cached, res.latency_s, res.key = True, hit[1], key
+        return res
+
+    def _finish(self, kind: str, outcome: _Outcome, key: str) -> Any:
+        """Parse, cache and count a sent request; a malformed body becomes a failure with its reason."""
         raw = outcome.body
         if raw is not None:
             try:
-                res = parse_chat(raw)
+                res = _PARSE[kind](raw)
             except (ValueError, KeyError, TypeError) as exc:
                 outcome = _Outcome(None, f"malformed response: {exc}", outcome.attempts, outcome.latency_s, outcome.base_url)
             else:
                 res.latency_s, res.attempts, res.base_url, res.key = outcome.latency_s, outcome.attempts, outcome.base_url, key
                 if self.cache is not None:
-                    self.cache.put(key, "chat", raw, outcome.latency_s)
+                    self.cache.put(key, kind, raw, outcome.latency_s)
                 self._record(outcome, res.usage.prompt_tokens, res.usage.completion_tokens)
                 return res
         self._record(outcome, 0, 0)
-        return failed_chat(outcome.error or "unknown error", key, outcome.attempts, outcome.latency_s)
+        return _FAILED[kind](outcome.error or "unknown error", key, outcome.attempts, outcome.latency_s)
 
     async def complete(self, prompt: str, params: SamplingParams | None = None) -> CompletionResult:
         """One raw-prompt completion (no chat template). Never raises for server or network failures."""
         params = params or SamplingParams()
         body = self.completion_body(prompt, params)
         key = self.key("completion", body)
-        hit = self._from_cache(key)
+        hit: CompletionResult | None = self._cached("completion", key)
         if hit is not None:
-            self.stats.cached += 1
-            res = parse_completion(hit[0])
-            res.cached, res.latency_s, res.key = True, hit[1], key
-            return res
+            return hit
         outcome = await self._send("completion", body)
-        raw = outcome.body
-        if raw is not None:
-            try:
-                res = parse_completion(raw)
-            except (ValueError, KeyError, TypeError) as exc:
-                outcome = _Outcome(None, f"malformed response: {exc}", outcome.attempts, outcome.latency_s, outcome.base_url)
-            else:
-                res.latency_s, res.attempts, res.base_url, res.key = outcome.latency_s, outcome.attempts, outcome.base_url, key
-                if self.cache is not None:
-                    self.cache.put(key, "completion", raw, outcome.latency_s)
-                self._record(outcome, res.usage.prompt_tokens, res.usage.completion_tokens)
-                return res
-        self._record(outcome, 0, 0)
-        return failed_completion(outcome.error or "unknown error", key, outcome.attempts, outcome.latency_s)
+        res: CompletionResult = self._finish("completion", outcome, key)
+        return res
 
     async def chat_stream(self, messages: Messages, params: SamplingParams | None = None) -> AsyncIterator[ChatDelta]:
         """Stream a chat answer: reasoning and final-channel deltas, then one event with the full result.
@@ -508,7 +506,7 @@ class InferenceClient:
                             if not finished:
                                 raise aiohttp.ClientPayloadError("stream ended without [DONE]")
                             outcome = _Outcome(assembler.body(), None, attempt + 1, time.monotonic() - start, url)
-                            yield ChatDelta(result=self._finish_chat(outcome, key))
+                            yield ChatDelta(result=self._finish("chat", outcome, key))
                             return
                 except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                     reason = _describe(exc)

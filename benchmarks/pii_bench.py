@@ -3,7 +3,7 @@
     python benchmarks/pii_bench.py --docs 400 --out benchmarks/pii_bench.json
 
 Corpus: generated mixed Japanese/English clinical documents with planted, labelled PII (both template sets of
-medswallow.corpus.pii.synth, fresh seeds). Each engine redacts every document (analyze + anonymize):
+data.pii.devset.synth, fresh seeds). Each engine redacts every document (analyze + anonymize):
 (a) stock Presidio AnalyzerEngine with ja_ginza + en_core_web_sm, one document at a time, language per document;
 (b) PIIEngine(mode="fast") and (c) PIIEngine(mode="thorough"), in batches of 64. Models are loaded and warmed
 before timing. Speed is characters per CPU-second of this process (all its threads), i.e. per core; quality is
@@ -25,7 +25,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def make_corpus(n_docs: int) -> list[dict[str, Any]]:
-    from medswallow.corpus.pii.synth import generate
+    from data.pii.devset.synth import generate
 
     half = n_docs // 2
     a, b = generate("dev", half, seed=101), generate("heldout", n_docs - half, seed=202)
@@ -34,8 +34,8 @@ def make_corpus(n_docs: int) -> list[dict[str, Any]]:
 
 
 def run_engine(name: str, engine: Any, docs: list[dict[str, Any]], batch: int) -> dict[str, Any]:
-    from medswallow.corpus.pii.anonymize import replace_spans
-    from medswallow.corpus.pii.evaluate import Report, score_document
+    from medswallow.pii.anonymize import replace_spans
+    from medswallow.pii.evaluate import Report, score_document
 
     texts = [d["text"] for d in docs]
     engine.load()
@@ -81,8 +81,8 @@ def main() -> None:
     from rich.table import Table
 
     from medswallow.console import console
-    from medswallow.corpus.pii.engine import PIIEngine
-    from medswallow.corpus.pii.stock import StockPresidio
+    from medswallow.pii.engine import PIIEngine
+    from medswallow.pii.stock import StockPresidio
 
     docs = make_corpus(args.docs)
     n_ja = sum(d["lang"] == "ja" for d in docs)

@@ -28,7 +28,7 @@ app = typer.Typer(
 # Each module defines register(app) and adds its commands or sub-apps.
 COMMAND_MODULES = (
     "medswallow.corpus.cli",
-    "medswallow.corpus.pii.cli",
+    "medswallow.pii.cli",
     "medswallow.inference.cli",
     "medswallow.train.cli",
     "medswallow.bench.cli",

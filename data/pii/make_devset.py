@@ -2,7 +2,7 @@
 
     python data/pii/make_devset.py   # writes data/pii/dev.jsonl, heldout.jsonl and blind.jsonl
 
-The documents are invented (medswallow.corpus.pii.synth and synth_templates); both files are committed, and
+The documents are invented (data.pii.devset.synth and synth_templates); both files are committed, and
 this script reproduces them byte for byte (fixed seeds).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from medswallow.corpus.pii.synth import generate
+from data.pii.devset.synth import generate
 
 HERE = Path(__file__).resolve().parent
 SPLITS = {"dev": (224, 1), "heldout": (136, 2), "blind": (104, 3)}

@@ -1,4 +1,4 @@
-"""The PII redaction stage of the corpus job: a thin wrapper around :class:`medswallow.corpus.pii.PIIEngine`.
+"""The PII redaction stage of the corpus job: a thin wrapper around :class:`medswallow.pii.PIIEngine`.
 
 Spans are replaced by typed placeholders (``<PERSON>``, ``<PHONE_NUMBER>``...) by the engine; this stage
 keeps only counts by label for the manifest. Original values are never stored, logged or counted by value.
@@ -21,17 +21,17 @@ ENGINE_LANGS = {"ja", "en"}  # mixed/other documents: the engine detects per spa
 def check_engine() -> None:
     """Fail at planning time, with the fix, when the PII engine is not importable."""
     try:
-        from medswallow.corpus.pii import PIIEngine  # noqa: F401
+        from medswallow.pii import PIIEngine  # noqa: F401
     except ImportError as exc:
         raise UserError(
-            f"PII redaction needs medswallow.corpus.pii.PIIEngine, which cannot be imported ({exc}); "
+            f"PII redaction needs medswallow.pii.PIIEngine, which cannot be imported ({exc}); "
             "install the [corpus] extra, or set pii: off for sources without personal data (--set pii.mode=off)"
         ) from None
 
 
 @functools.lru_cache(maxsize=4)
 def engine(mode: str, pseudonymize: bool) -> Any:
-    from medswallow.corpus.pii import PIIEngine
+    from medswallow.pii import PIIEngine
 
     return PIIEngine(mode=mode, pseudonymize=pseudonymize)
 

@@ -396,7 +396,7 @@ class SynthQAGenerator:
     @property
     def pii(self) -> Any:
         if self._pii is None:
-            from medswallow.corpus.pii import PIIEngine
+            from medswallow.pii import PIIEngine
 
             self._pii = PIIEngine(mode=self.options.pii_mode)
         return self._pii

@@ -235,10 +235,10 @@ class PIIRule(Rule):
     def _get_engine(self) -> Any:
         if self._engine is None:
             try:
-                from medswallow.corpus.pii import PIIEngine
+                from medswallow.pii import PIIEngine
             except ImportError as exc:
                 raise UserError(
-                    "the PII pre-screen needs the PII engine (medswallow.corpus.pii, [corpus] extra): "
+                    "the PII pre-screen needs the PII engine (medswallow.pii, [corpus] extra): "
                     f"pip install 'medswallow[corpus]' ({exc})"
                 ) from None
             self._engine = PIIEngine(mode=self.mode)

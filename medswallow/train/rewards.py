@@ -253,7 +253,7 @@ class SafetyPenalty(Reward):
             else:
                 self._rules = []
             if "pii" in self.rule_names:
-                from medswallow.corpus.pii import PIIEngine
+                from medswallow.pii import PIIEngine
 
                 self._pii = PIIEngine(mode=self.pii_mode)
         return self._pii, self._rules

@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
+    from medswallow.pii.recognizers.base import MedPatternRecognizer
 
 
 def build_recognizers() -> list[MedPatternRecognizer]:
     """Instantiate every pattern recognizer (JA, EN, language-independent), in a fixed order."""
-    from medswallow.corpus.pii.recognizers.common import COMMON_RECOGNIZERS
-    from medswallow.corpus.pii.recognizers.en import EN_RECOGNIZERS
-    from medswallow.corpus.pii.recognizers.ja import JA_RECOGNIZERS
+    from medswallow.pii.recognizers.common import COMMON_RECOGNIZERS
+    from medswallow.pii.recognizers.en import EN_RECOGNIZERS
+    from medswallow.pii.recognizers.ja import JA_RECOGNIZERS
 
     return [cls() for cls in (*COMMON_RECOGNIZERS, *JA_RECOGNIZERS, *EN_RECOGNIZERS)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import regex
 
-from medswallow.corpus.pii.text import fold
+from medswallow.pii.text import fold
 
 HONORIFICS = (
     "様", "さま", "さん", "殿", "氏", "先生", "君", "くん", "ちゃん", "医師", "看護師", "薬剤師", "技師",
@@ -554,7 +554,7 @@ class EnglishNameFinder:
     """Finds English (and romaji) person names from cue patterns; see the module docstring."""
 
     def __init__(self) -> None:
-        from medswallow.corpus.pii.recognizers.base import lookbehind_to_group
+        from medswallow.pii.recognizers.base import lookbehind_to_group
 
         self._patterns = [(name, regex.compile(lookbehind_to_group(rx)), score) for name, rx, score in _EN_CUES]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medswallow.corpus.pii.recognizers.checksums import luhn_ok, make_luhn, make_my_number, my_number_ok
+from medswallow.pii.recognizers.checksums import luhn_ok, make_luhn, make_my_number, my_number_ok
 
 # (text, expected surface, label)
 VALID = [

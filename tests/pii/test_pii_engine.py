@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from medswallow.corpus.pii import PIIEngine, count_labels
 from medswallow.errors import UserError
+from medswallow.pii import PIIEngine, count_labels
 from medswallow.records import Document
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "pii"
+DATA = Path(__file__).resolve().parents[2] / "data" / "pii"
 MIXED = (
     "患者：山田太郎様（電話 03-1234-5678）\n"
     "Wife: Mary Johnson, phone (555) 123-4567, email mary.j@example.com\n"
@@ -28,7 +28,7 @@ def load(name: str) -> list[dict]:
 
 def test_import_is_light():
     code = (
-        "import sys, medswallow.corpus.pii as p; e = p.PIIEngine(mode='thorough'); "
+        "import sys, medswallow.pii as p; e = p.PIIEngine(mode='thorough'); "
         "heavy = [m for m in ('presidio_analyzer', 'spacy', 'sudachipy', 'torch', 'transformers') if m in sys.modules]; "
         "print(heavy)"
     )
@@ -101,7 +101,7 @@ def test_redaction_never_leaves_gold_values(fast_engine):
 @pytest.mark.parametrize("split", ["dev", "heldout", "blind"])
 def test_quality_targets_default_mode(fast_engine, split):
     """Targets: entity recall >= 0.97 and precision >= 0.90, overall and for Japanese alone."""
-    from medswallow.corpus.pii.evaluate import Report, score_document
+    from medswallow.pii.evaluate import Report, score_document
 
     docs = load(f"{split}.jsonl")
     preds = fast_engine.analyze_batch([d["text"] for d in docs], [d["lang"] for d in docs])
@@ -118,7 +118,7 @@ def test_quality_targets_default_mode(fast_engine, split):
 
 
 def test_devset_is_reproducible():
-    from medswallow.corpus.pii.synth import generate
+    from data.pii.devset.synth import generate
 
     assert generate("dev", 224, 1) == load("dev.jsonl")
     heldout = load("heldout.jsonl")
@@ -131,7 +131,7 @@ def test_devset_is_reproducible():
 
 
 def test_corpus_stage_counts_by_label(fast_engine):
-    from medswallow.corpus.pii.stage import redact_documents
+    from medswallow.pii.stage import redact_documents
 
     docs = [Document(id="a", text=MIXED, source="notes", lang="ja"), Document(id="b", text="no PII", source="notes")]
     out, counts = redact_documents(fast_engine, docs)
@@ -142,7 +142,7 @@ def test_corpus_stage_counts_by_label(fast_engine):
 
 @pytest.mark.slow
 def test_workers_give_the_same_spans_as_one_process():
-    from medswallow.corpus.pii.stage import analyze_batches, batched
+    from medswallow.pii.stage import analyze_batches, batched
 
     docs = load("heldout.jsonl")[:24]
     batches = [([d["text"] for d in b], [d["lang"] for d in b]) for b in batched(docs, 6)]
@@ -155,7 +155,7 @@ def test_workers_give_the_same_spans_as_one_process():
 @pytest.mark.slow
 def test_stock_presidio_baseline_loads_next_to_the_engine_and_misses_japanese_identifiers(fast_engine):
     """The benchmark's baseline: stock Presidio (ja_ginza + en_core_web_sm), offline, in the same process."""
-    from medswallow.corpus.pii.stock import StockPresidio
+    from medswallow.pii.stock import StockPresidio
 
     stock = StockPresidio().load()
     text = "マイナンバー：123456789018。令和5年3月2日入院。カルテ番号：A-123456。"

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
-from medswallow.corpus.pii.recognizers.checksums import luhn_ok, my_number_ok
-from medswallow.corpus.pii.text import digits_only
+from medswallow.pii.recognizers.base import MedPatternRecognizer
+from medswallow.pii.recognizers.checksums import luhn_ok, my_number_ok
+from medswallow.pii.text import digits_only
 
 _NB = r"(?<![0-9A-Za-z+\-.])"  # no digit/letter/+ glued before
 _NA = r"(?![0-9]|-[0-9])"  # no digit glued after

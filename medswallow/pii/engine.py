@@ -14,10 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from medswallow.corpus.pii.labels import LABELS
-from medswallow.corpus.pii.lang import Segment, detect_language, segments, span_language
-from medswallow.corpus.pii.text import fold
 from medswallow.errors import UserError, did_you_mean
+from medswallow.pii.labels import LABELS
+from medswallow.pii.lang import Segment, detect_language, segments, span_language
+from medswallow.pii.text import fold
 from medswallow.records import Span
 
 MODES = ("fast", "thorough")
@@ -43,8 +43,8 @@ class _Pipeline:
     """The loaded parts of an engine (built on first use, never pickled)."""
 
     def __init__(self, mode: str) -> None:
-        from medswallow.corpus.pii.names import EnglishNameFinder, JapaneseNameFinder
-        from medswallow.corpus.pii.recognizers import build_recognizers
+        from medswallow.pii.names import EnglishNameFinder, JapaneseNameFinder
+        from medswallow.pii.recognizers import build_recognizers
 
         self.recognizers = build_recognizers()
         self.context = {
@@ -61,11 +61,11 @@ class _Pipeline:
         self.ner: Any = None
         self.window_ner: Any = None
         if mode == "thorough":
-            from medswallow.corpus.pii.ner import NerRecognizer
+            from medswallow.pii.ner import NerRecognizer
 
             self.ner = NerRecognizer()
         else:
-            from medswallow.corpus.pii.ner import WindowNer
+            from medswallow.pii.ner import WindowNer
 
             self.window_ner = WindowNer()
 
@@ -221,7 +221,7 @@ class PIIEngine:
         self, texts: Sequence[str], langs: Sequence[str | None] | None = None
     ) -> list[tuple[str, list[Span]]]:
         """``redact`` over many texts (NER batched in the thorough mode)."""
-        from medswallow.corpus.pii.anonymize import replace_spans
+        from medswallow.pii.anonymize import replace_spans
 
         all_spans = self.analyze_batch(texts, langs)
         return [
@@ -260,7 +260,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
     """
     import regex
 
-    from medswallow.corpus.pii.names import EN_STOP, EPONYM_HEADS, NAME_LABELS, ROLE_WORDS
+    from medswallow.pii.names import EN_STOP, EPONYM_HEADS, NAME_LABELS, ROLE_WORDS
 
     folded = fold(text)
     names: set[str] = set()

@@ -19,7 +19,7 @@ from typing import Any
 
 import regex
 
-from medswallow.corpus.pii.text import fold
+from medswallow.pii.text import fold
 from medswallow.records import Span
 
 _JA_SURNAMES = ("青木", "石井", "上田", "大川", "岡本", "北村", "小西", "坂口", "杉本", "高野", "中西", "野口", "浜田", "平野", "松田", "宮本", "森下", "山内", "吉川", "和田")

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
-from medswallow.corpus.pii.recognizers.ja import (
+from medswallow.pii.recognizers.base import MedPatternRecognizer
+from medswallow.pii.recognizers.ja import (
     _MONTHS,
     DATE_CONTEXT,
     DATE_NEGATIVE,
     DATE_NEGATIVE_AFTER,
     valid_month_day,
 )
-from medswallow.corpus.pii.text import digits_only
+from medswallow.pii.text import digits_only
 
 _SEP = r"(?:\s?[:#=]\s?|\s(?:is|was|of|number)\s(?:[:#]\s?)?|\s)"
 _EXT = r"(?:\s?(?:ext\.?|x|extension)\s?[0-9]{1,5})?"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from medswallow.corpus.pii.lang import detect_language
+from medswallow.pii.lang import detect_language
 from medswallow.records import Span
 
 LANGUAGES = ("ja", "en")
@@ -41,7 +41,7 @@ class StockPresidio:
         if self._analyzer is None:
             from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 
-            from medswallow.corpus.pii.ner import build_nlp_engine
+            from medswallow.pii.ner import build_nlp_engine
 
             nlp = build_nlp_engine()
             registry = RecognizerRegistry(supported_languages=list(LANGUAGES))
@@ -64,7 +64,7 @@ class StockPresidio:
         return [self.analyze(t, lang) for t, lang in zip(texts, langs, strict=True)]
 
     def redact(self, text: str, lang: str | None = None) -> tuple[str, list[Span]]:
-        from medswallow.corpus.pii.anonymize import replace_spans
+        from medswallow.pii.anonymize import replace_spans
 
         spans = self.analyze(text, lang)
         return replace_spans(text, _non_overlapping(spans)), spans

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medswallow.corpus.pii.text import digits_only
+from medswallow.pii.text import digits_only
 
 
 def my_number_ok(value: str) -> bool:

@@ -7,14 +7,14 @@ import pytest
 
 @pytest.fixture(scope="session")
 def fast_engine():
-    from medswallow.corpus.pii import PIIEngine
+    from medswallow.pii import PIIEngine
 
     return PIIEngine(mode="fast").load()
 
 
 @pytest.fixture(scope="session")
 def thorough_engine():
-    from medswallow.corpus.pii import PIIEngine
+    from medswallow.pii import PIIEngine
 
     return PIIEngine(mode="thorough").load()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from medswallow.corpus.pii.recognizers.base import MedPatternRecognizer
+from medswallow.pii.recognizers.base import MedPatternRecognizer
 
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from medswallow.corpus.pii.engine import PIIEngine
+from medswallow.pii.engine import PIIEngine
 from medswallow.records import Document, Span
 
 Batch = tuple[list[str], list[str | None]]
@@ -49,7 +49,7 @@ def redact_documents(engine: PIIEngine, docs: Sequence[Document]) -> tuple[list[
 
     ``doc.meta["pii"]`` receives the per-document counts (labels and numbers only).
     """
-    from medswallow.corpus.pii.anonymize import replace_spans
+    from medswallow.pii.anonymize import replace_spans
 
     counts: Counter[str] = Counter()
     all_spans = engine.analyze_batch([d.text for d in docs], [d.lang if d.lang not in ("", "und") else None for d in docs])

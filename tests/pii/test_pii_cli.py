@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[3] / "data" / "pii"
+DATA = Path(__file__).resolve().parents[2] / "data" / "pii"
 DOCS = [
     {"id": "ja-1", "text": "患者：山田太郎様、電話03-1234-5678。川崎病の既往。"},
     {"id": "en-1", "text": "Patient: John Smith, MRN: 00123456. Seen by Dr. Emily Carter.", "lang": "en"},

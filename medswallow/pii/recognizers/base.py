@@ -48,7 +48,7 @@ class MedPatternRecognizer(PatternRecognizer):
 
     ``PATTERNS`` is a list of ``(name, regex, score)``. A score below the engine threshold (0.5) means the
     pattern alone is not enough and a context word must be found within ``CONTEXT_WINDOW``.
-    Patterns run on width-folded text (see ``medswallow.corpus.pii.text.fold``).
+    Patterns run on width-folded text (see ``medswallow.pii.text.fold``).
     """
 
     ENTITY: ClassVar[str]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from medswallow.corpus.pii.recognizers.checksums import make_luhn, make_my_number
+from medswallow.pii.recognizers.checksums import make_luhn, make_my_number
 
 Value = tuple[str, str | None]
 """A slot value and its label (None: not PII)."""
@@ -611,7 +611,7 @@ def render(template: str, slots: Slots) -> tuple[str, list[dict[str, Any]]]:
 
 def generate(split: str, n_docs: int, seed: int) -> list[dict[str, Any]]:
     """``n_docs`` documents of one split (``dev``, ``heldout`` or ``blind``), cycling through its templates."""
-    from medswallow.corpus.pii.synth_templates import TEMPLATES
+    from data.pii.devset.synth_templates import TEMPLATES
 
     pool = {"dev": DEV_POOL, "heldout": HELDOUT_POOL, "blind": BLIND_POOL}[split]
     templates = TEMPLATES[split]

@@ -4,7 +4,7 @@
 is cheap: Presidio, Sudachi and spaCy load on the engine's first call.
 """
 
-from medswallow.corpus.pii.engine import MODES, PIIEngine, count_labels
-from medswallow.corpus.pii.labels import LABELS
+from medswallow.pii.engine import MODES, PIIEngine, count_labels
+from medswallow.pii.labels import LABELS
 
 __all__ = ["LABELS", "MODES", "PIIEngine", "count_labels"]

@@ -146,6 +146,8 @@ class _FatalError(Exception):
 
 
 def _normalise_urls(base_urls: str | Sequence[str]) -> list[str]:
+    from urllib.parse import urlsplit
+
     urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
     if not urls:
         raise UserError("InferenceClient needs at least one base URL, e.g. http://127.0.0.1:8000/v1")
@@ -154,6 +156,13 @@ def _normalise_urls(base_urls: str | Sequence[str]) -> list[str]:
         u = u.strip().rstrip("/")
         if not u.startswith(("http://", "https://")):
             raise UserError(f"base URL {u!r} must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
+        parts = urlsplit(u)
+        try:
+            port = parts.port
+        except ValueError:  # checked here: the HTTP library would fail each attempt and retry a URL that cannot work
+            raise UserError(f"base URL {u!r} has an invalid port (allowed: 1-65535), e.g. http://127.0.0.1:8000/v1") from None
+        if not parts.hostname or port == 0:
+            raise UserError(f"base URL {u!r} names no host or port, e.g. http://127.0.0.1:8000/v1")
         out.append(u)
     return out
 
@@ -165,15 +174,27 @@ def _as_messages(messages: Messages) -> list[dict[str, Any]]:
 
 
 def _error_message(text: str) -> str:
-    """The server's own message out of an error body, shortened (never the request: it may hold PII)."""
+    """The server's own message out of an error body, shortened (never the request: it may hold PII).
+
+    OpenAI-style bodies say ``{"error": {"message": ...}}``; routes vLLM does not know answer FastAPI's
+    ``{"detail": ...}``.
+    """
     try:
         data = json.loads(text)
-        err = data.get("error", data) if isinstance(data, dict) else data
-        msg = err.get("message", "") if isinstance(err, dict) else str(err)
+        err = data.get("error") or data.get("detail") or data if isinstance(data, dict) else data
+        msg = (err.get("message") or err.get("detail") or "") if isinstance(err, dict) else str(err)
     except (json.JSONDecodeError, AttributeError):
         msg = text
     msg = " ".join(str(msg).split())
     return msg[:200]
+
+
+def _http_reason(status: int, text: str, base_url: str) -> str:
+    """``http STATUS: message``, with the likely fix when a base URL without /v1 meets a 404."""
+    reason = f"http {status}: {_error_message(text)}"
+    if status == 404 and not base_url.endswith("/v1"):
+        reason += f" (the base URL {base_url} lacks /v1: try {base_url}/v1)"
+    return reason
 
 
 def _describe(exc: BaseException) -> str:
@@ -184,8 +205,12 @@ def _describe(exc: BaseException) -> str:
         return "timeout"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server disconnected"
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"dns lookup failed: cannot resolve host {exc.host!r}"
     if isinstance(exc, aiohttp.ClientConnectorError):
-        return "connection refused"
+        if isinstance(exc.os_error, ConnectionRefusedError):
+            return "connection refused"
+        return f"cannot connect: {exc.os_error.strerror or type(exc.os_error).__name__} at {exc.host} port {exc.port}"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "truncated response"
     if isinstance(exc, aiohttp.ClientOSError | ConnectionResetError):
@@ -341,7 +366,7 @@ class InferenceClient:
                     raise _RetryableError("malformed response")
                 return data
             text = await resp.text(errors="replace")
-            reason = f"http {resp.status}: {_error_message(text)}"
+            reason = _http_reason(resp.status, text, url)
             if resp.status in RETRY_STATUSES:
                 retry_after = resp.headers.get("Retry-After")
                 raise _RetryableError(reason, float(retry_after) if retry_after and retry_after.isdigit() else None)
@@ -351,7 +376,9 @@ class InferenceClient:
         import aiohttp
 
         state = self._loop_state()
-        start = time.monotonic()
+        # Latency is the time requests spent in flight: the clock runs only inside the concurrency
+        # limit, so waiting behind this client's own queue (and retry backoff) is not counted.
+        spent = 0.0
         avoid: str | None = None
         reason = "no attempt made"
         for attempt in range(self.max_retries + 1):
@@ -360,24 +387,26 @@ class InferenceClient:
             async with state.semaphore:
                 state.inflight[url] += 1
                 self.stats.attempts += 1
+                t0 = time.monotonic()
                 try:
                     data = await self._attempt(state, url, kind, body)
-                    return _Outcome(data, None, attempt + 1, time.monotonic() - start, url)
+                    return _Outcome(data, None, attempt + 1, spent + time.monotonic() - t0, url)
                 except _FatalError as exc:
-                    return _Outcome(None, str(exc), attempt + 1, time.monotonic() - start, url)
+                    return _Outcome(None, str(exc), attempt + 1, spent + time.monotonic() - t0, url)
                 except _RetryableError as exc:
                     reason, retry_after = exc.reason, exc.retry_after
                 except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                     reason = _describe(exc)
                 finally:
                     state.inflight[url] -= 1
+                spent += time.monotonic() - t0
             if attempt < self.max_retries:
                 self.stats.retries += 1
                 self.stats.retry_reasons[reason.split(":")[0]] += 1
                 avoid = url if len(self.base_urls) > 1 else None
                 await asyncio.sleep(self._backoff(attempt, retry_after))
         n = self.max_retries + 1
-        return _Outcome(None, f"{reason} (gave up after {n} attempt{'s' if n > 1 else ''})", n, time.monotonic() - start, None)
+        return _Outcome(None, f"{reason} (gave up after {n} attempt{'s' if n > 1 else ''})", n, spent, None)
 
     def _record(self, outcome: _Outcome, usage_prompt: int, usage_completion: int) -> None:
         if outcome.error is not None:
@@ -468,7 +497,7 @@ class InferenceClient:
             return
         state = self._loop_state()
         stream_body = {**body, "stream": True, "stream_options": {"include_usage": True}}
-        start = time.monotonic()
+        spent = 0.0  # time in flight, as in _send: queueing behind the concurrency limit is not latency
         reason = "no attempt made"
         avoid: str | None = None
         for attempt in range(self.max_retries + 1):
@@ -480,12 +509,13 @@ class InferenceClient:
             async with state.semaphore:
                 state.inflight[url] += 1
                 self.stats.attempts += 1
+                t0 = time.monotonic()
                 try:
                     timeout = aiohttp.ClientTimeout(total=self.timeout)
                     async with state.session.post(url + ENDPOINTS["chat"], json=stream_body, timeout=timeout) as resp:
                         if resp.status != 200:
                             text = await resp.text(errors="replace")
-                            reason = f"http {resp.status}: {_error_message(text)}"
+                            reason = _http_reason(resp.status, text, url)
                             fatal = resp.status not in RETRY_STATUSES
                             header = resp.headers.get("Retry-After")
                             retry_after = float(header) if header and header.isdigit() else None
@@ -505,23 +535,24 @@ class InferenceClient:
                                     yield ChatDelta(reasoning=d_reason, text=d_text)
                             if not finished:
                                 raise aiohttp.ClientPayloadError("stream ended without [DONE]")
-                            outcome = _Outcome(assembler.body(), None, attempt + 1, time.monotonic() - start, url)
+                            outcome = _Outcome(assembler.body(), None, attempt + 1, spent + time.monotonic() - t0, url)
                             yield ChatDelta(result=self._finish("chat", outcome, key))
                             return
                 except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
                     reason = _describe(exc)
                 finally:
                     state.inflight[url] -= 1
+                spent += time.monotonic() - t0
             if shown or fatal or attempt == self.max_retries:
                 if shown:
                     reason = f"stream broken after partial output: {reason}"
                 elif not fatal:
                     n = attempt + 1
                     reason = f"{reason} (gave up after {n} attempt{'s' if n > 1 else ''})"
-                self._record(_Outcome(None, reason, attempt + 1, time.monotonic() - start, url), 0, 0)
+                self._record(_Outcome(None, reason, attempt + 1, spent, url), 0, 0)
                 partial = parse_chat(assembler.body()) if assembler.choices else ChatResult()
                 partial.error, partial.finish_reason, partial.key = reason, "error", key
-                partial.attempts, partial.latency_s = attempt + 1, time.monotonic() - start
+                partial.attempts, partial.latency_s = attempt + 1, spent
                 yield ChatDelta(result=partial)
                 return
             self.stats.retries += 1
@@ -610,26 +641,44 @@ class InferenceClient:
 
     # ---- server checks ----------------------------------------------------------------------------
 
-    async def served_models(self) -> dict[str, list[str]]:
-        """Model names served at each base URL (an empty list where the server did not answer)."""
+    async def served_model_cards(self) -> dict[str, list[dict[str, Any]] | str]:
+        """Per base URL, the entries of its ``/models`` answer (``id``, ``root`` = checkpoint, ...), or why none came."""
         import aiohttp
 
         state = self._loop_state()
-        out: dict[str, list[str]] = {}
+        out: dict[str, list[dict[str, Any]] | str] = {}
         for url in self.base_urls:
             try:
                 async with state.session.get(url + "/models", timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                    if resp.status != 200:
+                        out[url] = _http_reason(resp.status, await resp.text(errors="replace"), url)
+                        continue
                     data = await resp.json(content_type=None)
-                    out[url] = [m["id"] for m in data.get("data", [])]
-            except (TimeoutError, aiohttp.ClientError, ValueError, KeyError, AttributeError):
-                out[url] = []
+                    out[url] = [dict(m) for m in data.get("data", []) if isinstance(m, dict) and "id" in m]
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                out[url] = _describe(exc)
+            except (ValueError, AttributeError):
+                out[url] = "malformed /models answer"
         return out
+
+    async def served_models(self) -> dict[str, list[str]]:
+        """Model names served at each base URL (an empty list where the server did not answer)."""
+        cards = await self.served_model_cards()
+        return {url: [m["id"] for m in v] if isinstance(v, list) else [] for url, v in cards.items()}
+
+    def model_cards(self) -> dict[str, dict[str, Any]]:
+        """The ``/models`` entry of ``model`` at each base URL; a UserError naming the URL and the fix otherwise."""
+        cards = run_sync(self._closing(self.served_model_cards()))
+        found = {}
+        for url, entries in cards.items():
+            if isinstance(entries, str):
+                raise UserError(f"no OpenAI-compatible server answers at {url} ({entries}); start one with: medswallow serve MODEL")
+            names = [m["id"] for m in entries]
+            if self.model not in names:
+                raise UserError(f"{url} does not serve model '{self.model}' (it serves: {', '.join(names) or 'nothing'})")
+            found[url] = next(m for m in entries if m["id"] == self.model)
+        return found
 
     def check(self) -> None:
         """Raise a UserError unless every base URL answers and serves ``model``."""
-        served = run_sync(self._closing(self.served_models()))
-        for url, names in served.items():
-            if not names:
-                raise UserError(f"no OpenAI-compatible server answers at {url}; start one with: medswallow serve MODEL")
-            if self.model not in names:
-                raise UserError(f"{url} does not serve model '{self.model}' (it serves: {', '.join(names)})")
+        self.model_cards()

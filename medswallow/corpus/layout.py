@@ -20,6 +20,11 @@ class Layout:
     out: Path
 
     @property
+    def marker(self) -> Path:
+        """Written by the first run into OUT: only a directory holding it may be cleared by --overwrite."""
+        return self.out / ".medswallow-build.json"
+
+    @property
     def work(self) -> Path:
         return self.out / ".work"
 

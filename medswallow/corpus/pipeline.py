@@ -24,6 +24,7 @@ from medswallow.corpus.layout import Layout, read_json, write_json
 from medswallow.errors import UserError, require
 
 PLAN_VERSION = 1
+MARKER_VERSION = 1
 OWNED = ("data", "rejected", ".work", "manifest.json", "README.md")
 
 
@@ -72,15 +73,26 @@ def plan_build(recipe: Any, layout: Layout, overwrite: bool) -> list[dict[str, A
 
 
 def _check_out_dir(layout: Layout, plan: dict[str, Any], overwrite: bool) -> None:
+    """Refuse an output directory the build must not touch; with ``overwrite``, clear a previous build.
+
+    Every check happens before anything is deleted: only a directory holding the build marker (written by
+    the first run into it) is ever cleared, and then only the paths a build writes (``OWNED``).
+    """
     out = layout.out
-    if out.exists() and not out.is_dir():
-        raise UserError(f"{out}: exists and is not a directory")
-    if overwrite and out.exists():
+    _check_out_path(out)
+    is_build = layout.marker.is_file()
+    entries = sorted(p.name for p in out.iterdir()) if out.exists() else []
+    if overwrite and entries:
+        if not is_build:
+            raise UserError(
+                f"{out}: --overwrite refused, nothing was deleted: this directory was not made by "
+                f"build-corpus (it has no {layout.marker.name} marker); choose a new or empty output directory"
+            )
         for name in OWNED:
             target = out / name
-            if target.is_dir():
+            if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)
-            elif target.exists():
+            elif target.exists() or target.is_symlink():
                 target.unlink()
     if layout.plan.exists():
         old = read_json(layout.plan)
@@ -95,13 +107,31 @@ def _check_out_dir(layout: Layout, plan: dict[str, Any], overwrite: bool) -> Non
                 "pass --overwrite to start over"
             )
         return
-    leftovers = [p.name for p in out.iterdir()] if out.exists() else []
+    # A marked directory without a finished plan: a run stopped while planning; its own files may stay.
+    ignored = {layout.marker.name, *OWNED} if is_build else set()
+    leftovers = [p.name for p in out.iterdir() if p.name not in ignored] if out.exists() else []
     if leftovers:
         raise UserError(
             f"{out} is not empty and holds no build to resume ({', '.join(sorted(leftovers)[:5])}); "
-            "choose an empty or new directory, or pass --overwrite"
+            "choose an empty or new directory"
         )
-    layout.work.mkdir(parents=True, exist_ok=True)
+    try:
+        layout.work.mkdir(parents=True, exist_ok=True)
+        if not is_build:
+            write_json(layout.marker, {"made_by": "medswallow build-corpus", "version": MARKER_VERSION})
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the output directory ({exc.strerror or exc})") from None
+
+
+def _check_out_path(out: Path) -> None:
+    """``-o`` must name a directory or a path that can become one (not a file, nor a path below a file)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: exists and is not a directory; choose a directory for -o")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UserError(f"-o {out}: {parent} is a file, not a directory; choose another output path")
+            break
 
 
 # ---------------------------------------------------------------------------------------------- steps

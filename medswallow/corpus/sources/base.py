@@ -71,13 +71,16 @@ class SourceReader(ABC):
                     f"source '{self.cfg.name}': no file matches '{pattern}' (paths are relative to {self.base_dir})"
                 )
             files.extend(matched)
+        # The same file reached twice (two patterns, a symlink, a symlinked directory that loops back to
+        # its parent) is read once.
         seen: set[Path] = set()
         units = []
         for f in files:
-            if f in seen:
+            real = f.resolve()
+            if real in seen:
                 continue
-            seen.add(f)
-            units.append(Unit(self.cfg.name, str(f.resolve()), self.relpath(f)))
+            seen.add(real)
+            units.append(Unit(self.cfg.name, str(real), self.relpath(f)))
         return units
 
     def relpath(self, path: Path) -> str:
@@ -182,11 +185,26 @@ def _mostly_utf8(sample: bytes) -> bool:
 
 
 def _cut_at_char_boundary(sample: bytes) -> bytes:
-    """Trim a sniffed prefix at its last newline so a multi-byte character is not cut in half."""
+    """Trim a sniffed prefix so its last character is whole: at the last newline, or, when the first line
+    is longer than the window, before a UTF-8 sequence the window cut (a cut character must not make a
+    UTF-8 file look like another encoding)."""
     if len(sample) < SNIFF_BYTES:
         return sample
     nl = sample.rfind(b"\n")
-    return sample[: nl + 1] if nl > 0 else sample
+    if nl > 0:
+        return sample[: nl + 1]
+    return sample[: utf8_boundary(sample)]
+
+
+def utf8_boundary(data: bytes) -> int:
+    """Length of ``data`` without a trailing, incomplete UTF-8 sequence (at most 3 bytes dropped)."""
+    end = len(data)
+    for back in range(1, min(4, end) + 1):
+        b = data[end - back]
+        if b & 0xC0 != 0x80:  # not a continuation byte: the start of the last character
+            need = 1 if b < 0x80 else 2 if b >> 5 == 0b110 else 3 if b >> 4 == 0b1110 else 4 if b >> 3 == 0b11110 else 1
+            return end if back >= need else end - back
+    return end
 
 
 def read_text_file(path: str, declared: str, max_bytes: int) -> tuple[str | None, str]:
@@ -194,6 +212,8 @@ def read_text_file(path: str, declared: str, max_bytes: int) -> tuple[str | None
     try:
         with open_binary(path) as f:
             data = f.read(max_bytes + 1)
+    except PermissionError:
+        return None, "unreadable:permission_denied"
     except STREAM_ERRORS as exc:
         return None, f"unreadable:{type(exc).__name__}"
     if not data.strip():
@@ -240,11 +260,21 @@ def sniff(path: str) -> tuple[bytes, str | None]:
     try:
         with open_binary(path) as f:
             while len(data) < SNIFF_BYTES:
-                chunk = f.read(min(65536, SNIFF_BYTES - len(data)))  # small reads: a break later keeps these
+                # read1: one underlying read at a time, so bytes decoded before a break are kept
+                chunk = f.read1(min(65536, SNIFF_BYTES - len(data)))
                 if not chunk:
                     break
                 data += chunk
+    except PermissionError:
+        return b"", "unreadable:permission_denied"
     except STREAM_ERRORS as exc:
         if not data:
             return b"", f"unreadable:{type(exc).__name__}"
     return bytes(data), None
+
+
+def unreadable_detail(reason: str) -> str:
+    """What a ``unreadable:*`` reason means, for the rejected record."""
+    if reason.endswith("permission_denied"):
+        return "permission denied: the file cannot be opened for reading (check its permissions)"
+    return "the file cannot be read (truncated or corrupt compressed data?)"

@@ -19,6 +19,7 @@ from medswallow.corpus.sources.base import (
     looks_binary,
     open_binary,
     sniff,
+    unreadable_detail,
 )
 from medswallow.corpus.sources.fields import record_to_item
 
@@ -37,7 +38,7 @@ def read_csv_records(reader, unit, encoding, delimiter, header, to_item) -> Iter
     """Shared by CSV and QA readers: rows as dicts, handed to ``to_item(record, id, unit, line)``."""
     head, err = sniff(unit.path)
     if err:
-        yield reader.quarantine(unit.rel, err, unit)
+        yield reader.quarantine(unit.rel, err, unit, detail=unreadable_detail(err))
         return
     if not head.strip():
         yield reader.quarantine(unit.rel, "empty_file", unit)

@@ -20,6 +20,7 @@ from medswallow.corpus.sources.base import (
     open_binary,
     read_text_file,
     sniff,
+    unreadable_detail,
 )
 from medswallow.corpus.sources.fields import record_to_item
 
@@ -38,7 +39,7 @@ def read_json_lines(reader: SourceReader, unit: Unit, encoding: str, to_item) ->
     """Shared by JSONL and QA readers: parse each line, hand records to ``to_item(record, id, unit, line)``."""
     head, err = sniff(unit.path)
     if err:
-        yield reader.quarantine(unit.rel, err, unit, detail="the file cannot be read (truncated or corrupt gzip?)")
+        yield reader.quarantine(unit.rel, err, unit, detail=unreadable_detail(err))
         return
     if not head.strip():
         yield reader.quarantine(unit.rel, "empty_file", unit)
@@ -87,9 +88,18 @@ def _parse(reader, unit, lines, enc, to_item, done) -> Iterator[Item]:  # type: 
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            yield reader.quarantine(local, "malformed_json", unit, detail=f"line {n} column {exc.colno}: {exc.msg}", line=n)
+            yield reader.quarantine(local, "malformed_json", unit, detail=json_error(exc, n), line=n)
             continue
         except RecursionError:
             yield reader.quarantine(local, "malformed_json", unit, detail=f"line {n}: nested too deeply", line=n)
             continue
         yield to_item(record, local, unit, n)
+
+
+def json_error(exc: json.JSONDecodeError, line: int) -> str:
+    """``line 3, column 12: invalid control character (...)`` — the position and a whole sentence
+    (json's own messages end in a dangling "at" that the position completes)."""
+    msg = exc.msg.removesuffix(" at").removesuffix(":")
+    if "control character" in msg:
+        msg += " (a raw tab or newline inside a string must be written \\t or \\n)"
+    return f"line {line}, column {exc.colno}: {msg}"

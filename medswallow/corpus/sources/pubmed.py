@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
-from medswallow.corpus.sources.base import STREAM_ERRORS, Item, SourceReader, Unit, open_binary, sniff
+from medswallow.corpus.sources.base import STREAM_ERRORS, Item, SourceReader, Unit, open_binary, sniff, unreadable_detail
 
 # MEDLINE language codes (ISO 639-2) of the two languages the mixture is about.
 LANG_CODES = {"eng": "en", "jpn": "ja"}
@@ -49,7 +49,7 @@ class PubMedReader(SourceReader):
 
         head, err = sniff(unit.path)
         if err:
-            yield self.quarantine(unit.rel, err, unit, detail="the file cannot be read (truncated or corrupt gzip?)")
+            yield self.quarantine(unit.rel, err, unit, detail=unreadable_detail(err))
             return
         if not head.strip():
             yield self.quarantine(unit.rel, "empty_file", unit)

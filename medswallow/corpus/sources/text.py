@@ -19,6 +19,7 @@ from medswallow.corpus.sources.base import (
     open_binary,
     read_text_file,
     sniff,
+    unreadable_detail,
 )
 
 
@@ -28,7 +29,7 @@ class TextReader(SourceReader):
     def read(self, unit: Unit) -> Iterator[Item]:
         head, err = sniff(unit.path)
         if err:
-            yield self.quarantine(unit.rel, err, unit)
+            yield self.quarantine(unit.rel, err, unit, detail=unreadable_detail(err))
             return
         if not head.strip():
             yield self.quarantine(unit.rel, "empty_file", unit)

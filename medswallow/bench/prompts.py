@@ -56,24 +56,37 @@ STYLES = {s.name: s for s in (EXAM, COT)}
 
 @dataclass(frozen=True)
 class LikelihoodStyle:
-    """A raw-text context whose continuation is each option's text (JMedBench's scoring)."""
+    """A raw-text context whose continuation is each option's text (JMedBench's scoring).
+
+    ``context`` is med-eval's template string, verbatim, with its own fields ``{question}`` and
+    ``{options}`` (``A. text`` lines joined by newlines, letters A, B, C... whatever the task's labels).
+    """
 
     name: str
     context: str
-    choice_line: str = "{label}. {text}"
 
 
+# nii-nlp/med-eval templates/jmedbench.py @ 9e030138ab061e24c3d4d413ee4aa77de37735de,
+# TASK_SPECIFIC_TEMPLATE_SET["MCQA"], transcribed verbatim (names as there).
 LIKELIHOOD_STYLES = {
     s.name: s
     for s in (
-        LikelihoodStyle("minimal", "{question}\n答え："),
-        LikelihoodStyle("standard", "質問：{question}\n{choices}\n答え："),
+        LikelihoodStyle("Minimal", "{question}\n"),
+        LikelihoodStyle("Standard", "質問：{question}\n{options}\n答え："),
+        LikelihoodStyle("English-centric", "Question: {question}\n{options}\nAnswer: "),
         LikelihoodStyle(
-            "instructed",
-            "あなたは医学博士です。以下の質問に対する答えを選択肢から選んでください。\n質問：{question}\n{choices}\n答え：",
+            "Instructed",
+            "あなたは医学博士です。基礎科学、臨床科学、医学知識、健康、病気、患者ケア、治療法の基礎となるメカニズムについて理解した上で、以下の選択式問題に答えなさい。"
+            "以下の選択肢から正しいものを1つ選びなさい。医療ガイドラインに記載されている、現在行われている標準的な治療法に基づいて答えなさい。\n"
+            "質問：{question}\n選択肢：\n{options}\n答え：",
         ),
     )
 }
+_OPTION_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def _style_key(name: str) -> str:
+    return name.strip().lower().replace("_", "-").replace(" ", "-")
 
 
 def placeholders(template: str) -> list[str]:
@@ -106,12 +119,28 @@ def render(template: str, values: dict[str, object], where: str = "prompt") -> s
         raise UserError(f"{where}: malformed template ({exc})") from None
 
 
+FIGURE_CHOICES_LINE = "（選択肢は図で示されていますが、図は含まれていません）"
+
+
+def n_answers(sample: Sample) -> int:
+    """How many answers the prompt asks for: the item's rule ("any 2 of these", "a or d"), else the gold
+    size, else what the stem says ("2つ選べ"), else 1."""
+    if "n_answers" in sample.meta:
+        return int(sample.meta["n_answers"])
+    if sample.gold and not sample.voided:
+        return len(sample.gold)
+    return int(sample.meta.get("n_select", 1))
+
+
 def _values(sample: Sample, choice_line: str, system: str) -> dict[str, object]:
-    lines = "\n".join(
-        render(choice_line, {"label": lab, "text": c})
-        for lab, c in zip(sample.labels, sample.choices, strict=True)
-    )
-    n = len(sample.gold) if sample.gold and not sample.voided else sample.meta.get("n_select", 1)
+    if sample.meta.get("figure_choices"):
+        lines = FIGURE_CHOICES_LINE
+    else:
+        lines = "\n".join(
+            render(choice_line, {"label": lab, "text": c})
+            for lab, c in zip(sample.labels, sample.choices, strict=True)
+        )
+    n = n_answers(sample)
     return {
         "question": sample.question,
         "choices": lines,
@@ -124,7 +153,7 @@ def _values(sample: Sample, choice_line: str, system: str) -> dict[str, object]:
 def chat_messages(sample: Sample, style: PromptStyle, system: str = "") -> list[dict[str, str]]:
     """The chat messages for one sample: an optional system message and the user turn."""
     values = _values(sample, style.choice_line, system)
-    user_t = style.user if sample.choices else style.numeric_user
+    user_t = style.user if sample.labels else style.numeric_user
     where = f"prompt style '{style.name}'"
     messages = []
     sys_text = render(style.system, values, where).strip()
@@ -135,7 +164,9 @@ def chat_messages(sample: Sample, style: PromptStyle, system: str = "") -> list[
 
 
 def likelihood_context(sample: Sample, style: LikelihoodStyle) -> str:
-    return render(style.context, _values(sample, style.choice_line, ""), f"likelihood style '{style.name}'")
+    """med-eval's ``UnifiedTemplate.instantiate_template`` for an MCQA sample (options lettered A, B, ...)."""
+    options = "\n".join(f"{_OPTION_LETTERS[i]}. {c}" for i, c in enumerate(sample.choices))
+    return style.context.format(question=sample.question, options=options)
 
 
 def get_style(name: str) -> PromptStyle:
@@ -145,6 +176,8 @@ def get_style(name: str) -> PromptStyle:
 
 
 def get_likelihood_style(name: str) -> LikelihoodStyle:
-    if name not in LIKELIHOOD_STYLES:
+    """A JMedBench template by its med-eval name (``Standard``; case, ``_`` and ``-`` do not matter)."""
+    by_key = {_style_key(k): v for k, v in LIKELIHOOD_STYLES.items()}
+    if _style_key(name) not in by_key:
         raise UserError(f"unknown likelihood style '{name}'{did_you_mean(name, list(LIKELIHOOD_STYLES))}")
-    return LIKELIHOOD_STYLES[name]
+    return by_key[_style_key(name)]

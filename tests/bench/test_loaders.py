@@ -16,7 +16,7 @@ from .conftest import FIXTURES, TASK_DATA
 
 # task -> (items, scored, voided, excluded, by_answers as published, by_gold_size, not_text_only)
 EXPECTED = {
-    "igakuqa": (10, 9, 1, 0, {"1": 7, "2": 2, "3": 1}, {"1": 6, "2": 2, "3": 1}, 2),
+    "igakuqa": (10, 9, 0, 0, {"1": 7, "2": 2, "3": 1}, {"1": 6, "2": 2, "3": 1}, 2),
     "jjsimqa": (6, 5, 0, 1, {"1": 2, "2": 2, "3": 1, "4": 1}, {"1": 2, "2": 3}, 0),
     "jmmlu_medical": (10, 10, 0, 0, {"1": 10}, {"1": 10}, 0),
     "mmlu_medical_jp": (3, 3, 0, 0, {"1": 3}, {"1": 3}, 0),
@@ -69,7 +69,7 @@ def test_igakuqa_quirks():
     assert s["116A71"].always_correct
     assert s["112B30"].accepted == [["a"], ["d"]]
     assert s["112A4"].choices == [] and s["112A4"].gold == ["26"]  # numeric entry
-    assert s["112A6"].voided  # points "0"
+    assert not s["112A6"].voided and s["112A6"].meta["excluded_by_exam"]  # points "0": kept, not scored
     assert not s["112A3"].text_only
     assert s["112A5"].gold == ["a", "c", "d"]
     assert s["116A72"].labels == list("abcdefgh") and s["116A72"].gold == ["b", "g"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -50,7 +51,36 @@ def test_likelihood_contexts_fully_rendered(task, style):
     for s in _all_samples(task):
         ctx = likelihood_context(s, LIKELIHOOD_STYLES[style])
         assert not UNFILLED.search(ctx), (s.id, ctx)
-        assert ctx.endswith("答え：")
+        assert s.question in ctx
+
+
+# What nii-nlp/med-eval renders (templates/jmedbench.py @ 9e030138, UnifiedTemplate.instantiate_template for
+# an MCQA sample: options "A. text" joined by newlines), written out by hand for one JMedBench-shaped row
+# {"question": "Q?", "options": ["x", " y", "z"], "answer_idx": 1, "n_options": 3}.
+MED_EVAL = {
+    "Minimal": "Q?\n",
+    "Standard": "質問：Q?\nA. x\nB.  y\nC. z\n答え：",
+    "English-centric": "Question: Q?\nA. x\nB.  y\nC. z\nAnswer: ",
+    "Instructed": "あなたは医学博士です。基礎科学、臨床科学、医学知識、健康、病気、患者ケア、治療法の基礎となるメカニズムについて"
+    "理解した上で、以下の選択式問題に答えなさい。以下の選択肢から正しいものを1つ選びなさい。医療ガイドラインに記載されている、"
+    "現在行われている標準的な治療法に基づいて答えなさい。\n質問：Q?\n選択肢：\nA. x\nB.  y\nC. z\n答え：",
+}
+
+
+@pytest.mark.parametrize("name", sorted(MED_EVAL))
+def test_likelihood_templates_render_exactly_as_med_eval(tmp_path, name):
+    from medswallow.bench.prompts import get_likelihood_style
+
+    row = {"sample_id": 0, "question": "Q?", "options": ["x", " y", "z"], "answer_idx": 1, "n_options": 3}
+    (tmp_path / "medqa_jp").mkdir()
+    (tmp_path / "medqa_jp" / "test.jsonl").write_text(json.dumps(row) + "\n", encoding="utf-8")
+    s = load_task("medqa_jp", str(tmp_path)).samples[0]
+    assert set(LIKELIHOOD_STYLES) == set(MED_EVAL)
+    assert likelihood_context(s, LIKELIHOOD_STYLES[name]) == MED_EVAL[name]
+    # the option continuation is the option text as published; any case or _/- spelling finds the template
+    assert get_likelihood_style(name.lower().replace("-", "_")) is LIKELIHOOD_STYLES[name]
+    with pytest.raises(UserError, match="did you mean 'Standard'"):
+        get_likelihood_style("Standart")
 
 
 def test_exam_prompt_matches_the_original_form():

@@ -33,7 +33,7 @@ def jmedbench_row_to_sample(where: str, row: dict[str, Any], task: str, index: i
     options = row["options"]
     if not isinstance(options, list) or not options:
         raise bad_row(where, "'options' must be a non-empty list of strings")
-    choices = [str(o).strip() for o in options]
+    choices = [str(o) for o in options]  # as published: med-eval's templates render the raw option text
     labels = upper_labels(len(choices))
     try:
         idx = int(row["answer_idx"])

@@ -4,8 +4,10 @@ Format: ``data/20xx/1xx-[A-F].jsonl``, with ``1xx-A_metadata.jsonl`` beside each
 and the block's contraindicated choices, 禁忌肢) and ``*_translate.jsonl`` (English, not items); or one
 concatenated JSONL. 2,000 items; 529 need a figure that is not included (``text_only: false``); 12
 numeric-entry items have no choices and a number as answer. Scored by exact match of the answer set, plus
-the exam's points score. As in the official evaluator, 116A71 counts as correct for everyone and 112B30
-accepts a or d.
+the exam's points score. As in the official evaluator, 116A71 counts as correct for everyone; 112B30's gold
+is written "a or d" (either accepted, one answer asked). Items with points "0" (11; the exam did not score
+them) are kept and marked: the robust accuracy leaves them out, the official evaluator counts all 2,000.
+禁忌肢 lists written as one string of letters (``['cde']``) are split into letters.
 """
 
 from __future__ import annotations
@@ -16,18 +18,19 @@ from typing import Any
 
 from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
 from medswallow.bench.task import Loaded, Task
-from medswallow.bench.tasks._exam import exam_row_to_sample, normalise_answer
+from medswallow.bench.tasks._exam import exam_row_to_sample, letters_of
 from medswallow.bench.tasks._jmedbench import jmedbench_row_to_sample
 
 NAME = "igakuqa"
 ALWAYS_CORRECT = {"116A71"}
-ACCEPTED = {"112B30": [["a"], ["d"]]}
 
 
 def _files(root: Path) -> tuple[list[Path], list[Path]]:
     """(item files, metadata files)."""
     if (root / "igakuqa" / "test.jsonl").is_file():  # a JMedBench checkout or hub snapshot
         return [root / "igakuqa" / "test.jsonl"], []
+    if (root / "igakuqa.jsonl").is_file():  # the aistairc/medLLM_QA_benchmark concatenated copy
+        return [root / "igakuqa.jsonl"], []
     if root.is_file():
         beside = root.with_name(f"{root.stem}_metadata.jsonl")
         return [root], [beside] if beside.is_file() else []
@@ -67,10 +70,10 @@ def load(path_or_id: str) -> Loaded:
         info = meta.get(s.id, {})
         s.category = str(info.get("category") or "")
         s.meta["exam"] = s.id[:3]  # 112..116
-        if info.get("kinki"):
-            s.meta["contraindicated"] = normalise_answer(info["kinki"])
+        kinki = letters_of(info.get("kinki") or [])
+        if kinki:
+            s.meta["contraindicated"] = kinki
         s.always_correct = s.id in ALWAYS_CORRECT
-        s.accepted = ACCEPTED.get(s.id, [])
         samples.append(s)
     return Loaded(samples)
 

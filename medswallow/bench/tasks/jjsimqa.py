@@ -2,7 +2,9 @@
 
 Same JSONL shape as IgakuQA (plus ``choices_orig``). Errata handled here: 107_64-4 is left out (its gold
 marks four choices for an "all of the above" option; the dataset card says to exclude it), and 107_888-26's
-gold ``["d", ",", "e"]`` is read as d and e. One stem says "２つ選べ" in full-width digits.
+gold ``["d", ",", "e"]`` is read as d and e. One stem says "２つ選べ" in full-width digits. The card's
+exclusion leaves 459 of the 460 items to score (253 with one answer, 206 with two); the official evaluator
+(aistairc/medLLM_QA_benchmark) counts all 460, so the official mode asks and counts 107_64-4 too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ def load(path_or_id: str) -> Loaded:
     if isinstance(src, str):
         rows = list(iter_hf(src))
     else:
-        files = files_matching(src, r"(?!.*metadata).*\.jsonl", NAME, "jjsimqa.jsonl")
+        if src.is_dir() and (src / "jjsimqa.jsonl").is_file():  # also the medLLM_QA_benchmark folder
+            files = [src / "jjsimqa.jsonl"]
+        else:
+            files = files_matching(src, r"(?!.*metadata).*\.jsonl", NAME, "jjsimqa.jsonl")
         rows = [r for f in files for r in iter_jsonl(f)]
     out = Loaded([])
     for where, row in rows:

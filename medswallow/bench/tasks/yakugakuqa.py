@@ -3,7 +3,13 @@
 Format: ``data/<year>/<exam>.jsonl`` with ``metadata_<exam>.jsonl`` (a category per item) beside it; the
 per-block copies ``<exam>-A.jsonl``... hold the same items and are read only when no whole-exam file is
 there. Answers are 1-BASED digit strings (``["1", "2"]``); ``["解なし"]`` marks a voided item. ``comment``
-is the official explanation and is never shown to the model. 4,485 items over 13 exams.
+is the official explanation and is never shown to the model. 4,485 items over 13 exams (345 each).
+
+Read from the data: 396 figure items whose choices are a figure (``"choices": "IMAGES"``) are kept as the
+figure subset (answerable by label, reported apart like IgakuQA's figure items); 解なし in any written
+variant voids an item; "any N of these" rules (in the answer text or the metadata ``note``, e.g. 109305)
+accept any N of the listed answers; items repeating an earlier stem and choices (109030 = 109003,
+109040 = 109004) are flagged ``duplicate_of``.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pathlib import Path
 
 from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
 from medswallow.bench.task import Loaded, Task
-from medswallow.bench.tasks._exam import exam_row_to_sample
+from medswallow.bench.tasks._exam import exam_row_to_sample, flag_duplicates
 
 NAME = "yakugakuqa"
 
@@ -31,34 +37,41 @@ def _exam_files(root: Path) -> tuple[list[Path], list[Path]]:
     return items, meta
 
 
-def _categories(meta_files: list[Path]) -> dict[str, str]:
-    cats: dict[str, str] = {}
+def _metadata(meta_files: list[Path]) -> dict[str, dict[str, str]]:
+    """problem_id -> {category, note} (the published metadata files repeat their rows; first wins)."""
+    out: dict[str, dict[str, str]] = {}
     for f in meta_files:
         for _, row in iter_jsonl(f):
             if "problem_id" in row:
-                cats[str(row["problem_id"]).strip()] = str(row.get("category") or "")
-    return cats
+                pid = str(row["problem_id"]).strip()
+                out.setdefault(
+                    pid, {"category": str(row.get("category") or ""), "note": str(row.get("note") or "")}
+                )
+    return out
 
 
 def load(path_or_id: str) -> Loaded:
-    cats: dict[str, str] = {}
+    meta: dict[str, dict[str, str]] = {}
     src = source(path_or_id, NAME)
     if isinstance(src, str):
         rows = list(iter_hf(src))
     else:
-        items, meta = _exam_files(src)
+        items, meta_files = _exam_files(src)
         rows = [r for f in items for r in iter_jsonl(f)]
-        cats = _categories(meta)
+        meta = _metadata(meta_files)
     out = Loaded([])
     seen: set[str] = set()
     for where, row in rows:
-        s = exam_row_to_sample(where, row, NAME, digits=True)
-        if s.id in seen:  # the same item from a block file and a whole-exam file
+        pid = str(row.get("problem_id", "")).strip()
+        if pid in seen:  # the same item from a block file and a whole-exam file
             continue
-        seen.add(s.id)
-        s.category = cats.get(s.id) or str(row.get("category") or "")
+        seen.add(pid)
+        info = meta.get(pid, {})
+        s = exam_row_to_sample(where, row, NAME, digits=True, note=info.get("note", ""))
+        s.category = info.get("category") or str(row.get("category") or "")
         s.meta["exam"] = s.id[:3]
         out.samples.append(s)
+    flag_duplicates(out.samples)
     return out
 
 

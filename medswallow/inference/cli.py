@@ -39,7 +39,9 @@ def register(app: typer.Typer) -> None:
         tp: Annotated[int, typer.Option("--tp", help="Tensor-parallel size (GPUs per replica).")] = 1,
         port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
         host: Annotated[str, typer.Option(help="Address to bind; 0.0.0.0 exposes the server to the network.")] = "127.0.0.1",
-        max_model_len: Annotated[int, typer.Option(help="Context length (model card: 32768).")] = 32768,
+        max_model_len: Annotated[
+            int | None, typer.Option(help="Context length (default: the model card's 32768, capped at the model's max_position_embeddings).")
+        ] = None,
         reasoning_effort: Annotated[
             str, typer.Option(help="Default harmony reasoning effort for chat requests that set none: low, medium or high.")
         ] = "medium",
@@ -47,7 +49,7 @@ def register(app: typer.Typer) -> None:
             str | None, typer.Option(help="Name clients use in requests (default: MODEL as given).")
         ] = None,
         log_file: Annotated[
-            Path | None, typer.Option(help="Write the server's log here instead of the terminal.")
+            Path | None, typer.Option(help="vLLM's log (default: ~/.cache/medswallow/serve/vllm-PORT.log); '-' shows it on this terminal.")
         ] = None,
         ready_timeout: Annotated[float, typer.Option(help="Seconds to wait for the server to answer.")] = 1800,
     ) -> None:
@@ -59,10 +61,10 @@ def register(app: typer.Typer) -> None:
         from medswallow.inference.server import MODEL_CARD_SAMPLING, VLLMServer
 
         effort = _check_effort(reasoning_effort)
-        if model.startswith(("/", "./", "../", "~")) and not Path(model).expanduser().exists():
-            raise UserError(f"model folder {model} not found; pass a local model folder or an HF id already in the cache")
         if tp < 1:
             raise UserError(f"--tp must be >= 1, got {tp}")
+        to_terminal = str(log_file) == "-"
+        log_path = None if to_terminal else (log_file or _default_log(port))
         server = VLLMServer.for_model_card(
             model,
             reasoning_effort=effort,
@@ -72,29 +74,42 @@ def register(app: typer.Typer) -> None:
             tensor_parallel_size=tp,
             max_model_len=max_model_len,
             extra_args=list(ctx.args),
-            log_path=log_file,
-            inherit_output=log_file is None,
+            log_path=log_path,
+            inherit_output=to_terminal,
         )
+        server.check()  # model folder, context length, port: refused before anything starts
+        for note in server.notes:
+            console.print(f"note: {note}", highlight=False, soft_wrap=True)
         _stop_on_signals()
         try:
-            with console.status(f"starting vLLM for {model} on {server.base_url}"):
+            where = f"; log: {log_path}" if log_path else ""
+            with console.status(f"starting vLLM for {model} on {server.base_url}{where}"):
                 server.start(timeout=ready_timeout)
-            name = served_model_name or model
             defaults = ", ".join(f"{k}={v}" for k, v in MODEL_CARD_SAMPLING.items())
-            console.print(f"[green]ready[/green]: {server.base_url} serves '{name}' ({defaults}; max_model_len={max_model_len}; reasoning_effort={effort})")
             console.print(
-                f"  client: InferenceClient('{server.base_url}', model='{name}'); stop with Ctrl-C", highlight=False
+                f"[green]ready[/green]: {server.base_url} serves '{server.name}' ({defaults}; "
+                f"max_model_len={server.resolved_max_model_len}; reasoning_effort={effort})", highlight=False, soft_wrap=True
+            )
+            console.print(
+                f"  client: InferenceClient('{server.base_url}', model='{server.name}'); stop with Ctrl-C"
+                + (f"; log: {log_path}" if log_path else ""), highlight=False, soft_wrap=True
             )
             while server.process is not None and server.process.poll() is None:
                 time.sleep(1.0)
-            code = server.process.returncode if server.process is not None else None
-            raise UserError(f"the vLLM server exited with status {code}{server._log_tail()}")
+            raise UserError(server.exit_reason())
         except KeyboardInterrupt:
             console.print("stopping the vLLM server")
             server.stop()
             console.print("[green]server stopped[/green]")
         finally:
             server.stop()
+
+
+def _default_log(port: int) -> Path:
+    import os
+
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return root / "medswallow" / "serve" / f"vllm-{port}.log"
 
 
 def _check_effort(value: str) -> Literal["low", "medium", "high"]:

@@ -1,6 +1,6 @@
 """``medswallow serve`` end to end on a hand-wired tiny gpt-oss that writes harmony channels (thinker.py).
 
-One real server, started by the CLI as a user would, checks what the random tiny model cannot show: vLLM's
+One real server, started by the CLI with its defaults as a user would, checks what the random tiny model cannot show: vLLM's
 reasoning field, answers in the final channel, reasoning cut by max_tokens, the default reasoning effort,
 and a clean stop on Ctrl-C.
 """
@@ -34,20 +34,22 @@ def thinker_server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactor
     model = build_thinker_model(tiny_model_dir, work / "model")
     port = free_port()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "VLLM_CPU_KVCACHE_SPACE"},
         "VLLM_CACHE_ROOT": str(work / "vllm-cache"),
         "TORCHINDUCTOR_CACHE_DIR": str(work / "inductor"),
         "HF_HOME": str(work / "hf"),
-        "VLLM_CPU_KVCACHE_SPACE": "1",
     }
+    # A first serve with the defaults, as a new user would: no context length, no KV cache size. The
+    # model card's 32768 is capped at the tiny model's 4096, and the CPU KV cache stays small.
     cmd = [sys.executable, "-m", "medswallow.cli", "serve", str(model), "--served-model-name", "thinker",
-           "--port", str(port), "--max-model-len", "1024", "--reasoning-effort", "low", "--log-file", str(work / "server.log")]
+           "--port", str(port), "--reasoning-effort", "low", "--log-file", str(work / "server.log")]
     out = open(work / "cli.out", "w+")  # noqa: SIM115
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/v1"
     try:
         ready = wait_for(lambda: "ready" in (work / "cli.out").read_text() or proc.poll() is not None, timeout=600)
         assert ready and proc.poll() is None, (work / "cli.out").read_text()
+        assert "max_model_len=4096" in (work / "cli.out").read_text()
         yield url, proc, work
     finally:
         if proc.poll() is None:

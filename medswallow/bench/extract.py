@@ -159,7 +159,10 @@ def _choice_text_label(segment: str, labels: list[str], choices: list[str] | Non
 def _line_answer(line: str, labels: list[str], choices: list[str] | None) -> list[str] | None:
     """A line that is only labels (maybe ``です。`` or a remark in brackets after them), or one label with
     its own choice text (``e: 川崎病``, ``e) 川崎病``, ``e. 川崎病``)."""
-    for core in (line.strip(), _PAREN_REMARK.sub("", line.strip())):  # "(c)" is a label, "（2つ選択）" a remark
+    for core in (
+        line.strip(),
+        _PAREN_REMARK.sub("", line.strip()),
+    ):  # "(c)" is a label, "（2つ選択）" a remark
         got = _line_labels(re.sub(r"(?:です|である)?\s*[。.]?\s*$", "", core), labels, choices)
         if got:
             return got
@@ -211,9 +214,9 @@ def _extract_choice(t: str, labels: list[str], choices: list[str] | None) -> lis
             continue
         if _NEGATED.match(re.sub(r"^" + _COMMIT, "", t[m.end() :])):
             continue
-        got = _label_list(m.group(), labels)
-        if got and got[1] == len(m.group()):
-            return got[0]
+        listed = _label_list(m.group(), labels)
+        if listed and listed[1] == len(m.group()):
+            return listed[0]
     # 3. The last line, else the first, is the answer by itself (the reasons may follow it).
     lines = [ln for ln in t.splitlines() if ln.strip()]
     for line in (lines[-1], lines[0]) if lines else ():

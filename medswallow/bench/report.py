@@ -30,12 +30,24 @@ def table_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
             rows.append(
                 {
                     **base,
-                    "scoring": "generated",
+                    "scoring": "generated · robust",
                     "accuracy": t["accuracy"],
                     "ci95": t["ci95"],
                     "truncation": t.get("truncation_rate"),
                 }
             )
+            off = t.get("official")
+            if off and off.get("accuracy") is not None:
+                rows.append(
+                    {
+                        **base,
+                        "n": off["n"],
+                        "scoring": "generated · official",
+                        "accuracy": off["accuracy"],
+                        "ci95": off["ci95"],
+                        "truncation": t.get("truncation_rate"),
+                    }
+                )
         else:
             rows.append(
                 {
@@ -67,6 +79,11 @@ def render_markdown(results: dict[str, Any], plot_name: str | None = "accuracy.p
         f"95% CIs from {s['bootstrap']} bootstrap resamples over items. Published: the Medical-GPT-OSS-Swallow-120B "
         "model card (its scoring method is not stated).",
         "",
+        "Scoring modes: **robust** (the default) reads the answer a response commits to, as a careful human grader "
+        "would, over the items the benchmark scores (voided, excluded and exam-excluded items left out); "
+        "**official** reproduces the benchmark's own evaluator item for item (its answer reading, its item "
+        "set: IgakuQA's counts all 2,000). Likelihood runs score as JMedBench's med-eval does.",
+        "",
         "| task | scoring | n | accuracy % | 95% CI | published % | Δ (pts) | truncated % |",
         "|---|---|---:|---:|---|---:|---:|---:|",
     ]
@@ -87,16 +104,40 @@ def render_markdown(results: dict[str, Any], plot_name: str | None = "accuracy.p
             extra.append(f"per repeat: {reps} (sd {100 * t['accuracy_std']:.1f} pts)")
         if "points" in t:
             extra.append(f"points score {t['points']['score']:.1f} / {t['points']['total']:.0f}")
-        if "text_only" in t:
-            extra.append(f"text-only subset: {_pct(t['text_only']['accuracy'])}% of {t['text_only']['n']}")
+        sub = t.get("subsets") or {}
+        for key, label in (("text_only", "text-only"), ("figure", "figure")):
+            if (sub.get(key) or {}).get("n"):
+                extra.append(f"{label} subset: {_pct(sub[key]['accuracy'])}% of {sub[key]['n']}")
+        if sub.get("figure_choices"):
+            extra.append(f"{len(sub['figure_choices'])} items whose choices are a figure (not included)")
         if "contraindicated_choice_rate" in t:
             extra.append(
                 f"picked a contraindicated choice (禁忌肢) on {_pct(t['contraindicated_choice_rate'])}% of {t['contraindicated_items']} items"
             )
-        if t.get("voided"):
-            extra.append(f"{t['voided']} voided items not scored")
-        if t.get("excluded"):
-            extra.append(f"excluded: {', '.join(t['excluded'])}")
+        for exam, k in (t.get("contraindicated_by_exam") or {}).items():
+            fails = " — fails the exam's 4-or-more rule" if any(k["fails_rule_per_repeat"]) else ""
+            picked = ", ".join(str(x) for x in k["picked_per_repeat"])
+            extra.append(f"禁忌肢 picked in exam {exam}: {picked} of {k['items']}{fails}")
+        if sub.get("voided"):
+            extra.append(f"voided (not in robust): {', '.join(sub['voided'])}")
+        if sub.get("excluded"):
+            extra.append(f"excluded (not in robust): {', '.join(sub['excluded'])}")
+        if sub.get("excluded_by_exam"):
+            extra.append(
+                f"left out by the exam, points 0 (not in robust): {', '.join(sub['excluded_by_exam'])}"
+            )
+        if sub.get("duplicates"):
+            dup = ", ".join(f"{a} = {b}" for a, b in sub["duplicates"].items())
+            extra.append(f"duplicate items (scored as published): {dup}")
+        off = t.get("official")
+        if off and "differ" in off:
+            shown = ", ".join(off["differ"][:20]) + (" …" if len(off["differ"]) > 20 else "")
+            extra.append(
+                f"official evaluator: {off['evaluator']}; robust and official differ on {len(off['differ'])} items"
+                + (f": {shown}" if off["differ"] else "")
+            )
+        elif off is None and t["scoring"] == "generative":
+            extra.append("no official evaluator for generated answers: robust only")
         if t.get("no_answer_rate"):
             extra.append(f"no answer read from {_pct(t['no_answer_rate'])}% of outputs")
         if t.get("error_rate"):

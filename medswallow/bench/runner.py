@@ -3,8 +3,9 @@
 All requests of all task runs go out together (bounded by the client's concurrency), so the server stays
 busy across task boundaries. The client's disk cache (``OUT/cache`` by default) stores each answer as it
 arrives: a killed run continues without re-asking answered items, and a rerun of a finished run sends no
-request at all. Voided items are not asked (nothing can be right); truncated answers are never scored as
-answers; failed requests are counted, reported and re-asked by the next run.
+request at all. Every item in the files is asked, voided and excluded ones included: the robust score
+leaves those out, while a benchmark's own evaluator may count them (IgakuQA's counts all 2,000). Truncated
+answers are never scored as answers; failed requests are counted, reported and re-asked by the next run.
 """
 
 from __future__ import annotations
@@ -58,7 +59,9 @@ def prepare(suite: Suite, run: TaskRun, limit: int | None = None) -> Prepared:
     task = get_task(run.task)
     data = suite.data_path(run)
     loaded = task.load(data)
-    samples = [s for s in loaded.samples if not s.voided]
+    for s, why in loaded.excluded:
+        s.meta["excluded"] = why
+    samples = loaded.samples + [s for s, _ in loaded.excluded]
     if run.text_only:
         samples = [s for s in samples if s.text_only]
     caps = [x for x in (run.limit, limit) if x is not None]
@@ -81,9 +84,28 @@ def prepare(suite: Suite, run: TaskRun, limit: int | None = None) -> Prepared:
         prep.sampling = suite.sampling.merged(run.sampling)
     else:
         get_likelihood_style(run.prompt or "standard")
-        samples_with_choices = [s for s in samples if s.choices]
-        prep.samples = samples_with_choices
+        prep.samples = [s for s in samples if s.choices]  # numeric entries and figure choices have no text
     return prep
+
+
+def in_robust(s: Sample) -> bool:
+    """Whether the robust score counts the item: not voided, not excluded (errata), not left out by the exam."""
+    return not (s.voided or s.meta.get("excluded") or s.meta.get("excluded_by_exam"))
+
+
+def _item_fields(s: Sample) -> dict[str, Any]:
+    """What every record carries about its item: subsets and facts the report breaks down by."""
+    rec: dict[str, Any] = {
+        "category": s.category,
+        "text_only": s.text_only,
+        "scored": in_robust(s),
+    }
+    for key in ("exam", "excluded", "excluded_by_exam", "duplicate_of", "figure_choices", "contraindicated"):
+        if s.meta.get(key):
+            rec[key] = s.meta[key]
+    if s.voided:
+        rec["voided"] = True
+    return rec
 
 
 # ---- generated answers ------------------------------------------------------------------------------
@@ -110,9 +132,10 @@ def chat_jobs(prep: Prepared, repeats: int, seed: int) -> list[ChatJob]:
 
 
 def chat_record(job: ChatJob, result: Any) -> dict[str, Any]:
-    """One scored answer: prompt, raw output, reasoning, extracted answer, gold, correct."""
+    """One answer scored both ways: ``correct`` (robust: the answer a careful grader reads, None when the
+    output was cut or failed) and ``official_correct`` (the benchmark's own reading of the same text)."""
     s = job.sample
-    answer = None if (result.truncated or result.error) else extract_answer(result.text, s.labels)
+    answer = None if (result.truncated or result.error) else extract_answer(result.text, s.labels, s.choices)
     rec: dict[str, Any] = {
         "id": s.id,
         "repeat": job.repeat,
@@ -127,15 +150,18 @@ def chat_record(job: ChatJob, result: Any) -> dict[str, Any]:
         "truncated": bool(result.truncated),
         "error": result.error,
         "cached": bool(getattr(result, "cached", False)),
-        "category": s.category,
-        "text_only": s.text_only,
+        **_item_fields(s),
     }
+    official = job.prep.task.official
+    if official is not None:
+        # The official harnesses read whatever content came back, cut or not (None reads as empty).
+        rec["official_prediction"], rec["official_correct"] = official(
+            s, "" if result.error else result.text or ""
+        )
     if job.prep.task.points_score:
         rec["points"] = s.points
     if s.always_correct:
         rec["always_correct"] = True
-    if s.meta.get("contraindicated"):
-        rec["contraindicated"] = s.meta["contraindicated"]
     return rec
 
 
@@ -177,8 +203,7 @@ def likelihood_record(job: LikelihoodJob, scores: OptionScores) -> dict[str, Any
         "correct_norm": job.prep.task.score(s, pred_norm),
         "truncated": False,
         "error": scores.error,
-        "category": s.category,
-        "text_only": s.text_only,
+        **_item_fields(s),
     }
 
 
@@ -388,8 +413,73 @@ def _settings(suite: Suite, p: Prepared) -> dict[str, Any]:
         if p.run.user_template is not None:
             s["user_template"] = p.run.user_template
     else:
-        s.update(prompt=p.run.prompt or "standard", continuation="option text", normalisation="per token")
+        s.update(
+            prompt=get_likelihood_style(p.run.prompt or "standard").name,
+            template_source="nii-nlp/med-eval templates/jmedbench.py",
+            continuation="option text",
+            normalisation="per token",
+        )
     return s
+
+
+def _official(p: Prepared, suite: Suite) -> dict[str, Any] | None:
+    """The benchmark's own evaluator over every asked item, and the items where it and robust disagree."""
+    if p.run.mode == "likelihood":
+        return {"evaluator": "nii-nlp/med-eval evaluate_mcqa.py (argmin NLL)", "same_as_robust": True}
+    if p.task.official is None:
+        return None
+    recs = [{**r, "correct": r["official_correct"]} for r in p.records]
+    summary = summarise(recs, n_boot=suite.bootstrap, seed=suite.seed)
+    differ = sorted(
+        {r["id"] for r in p.records if r["scored"] and bool(r["correct"]) != bool(r["official_correct"])}
+    )
+    return {
+        "evaluator": p.task.official_source,
+        "n": summary["n"],
+        "accuracy": summary["accuracy"],
+        "ci95": summary["ci95"],
+        "points": summary.get("points"),
+        "differ": differ,
+        "differ_examples": [
+            {
+                k: r.get(k)
+                for k in (
+                    "id",
+                    "repeat",
+                    "raw_output",
+                    "extracted_answer",
+                    "official_prediction",
+                    "gold",
+                    "correct",
+                    "official_correct",
+                )
+            }
+            for r in p.records
+            if r["id"] in set(differ[:10])
+        ][:10],
+    }
+
+
+def _subsets(p: Prepared) -> dict[str, Any]:
+    """Who is in and out of each number: text-only, figure, voided, excluded, duplicates."""
+    from medswallow.bench.scoring import per_item_means
+
+    scored = [r for r in p.records if r["scored"]]
+
+    def acc(recs: list[dict[str, Any]]) -> dict[str, Any]:
+        means = per_item_means(recs)
+        return {"n": len(means), "accuracy": sum(means.values()) / len(means) if means else None}
+
+    first = {r["id"]: r for r in p.records}.values()
+    return {
+        "text_only": acc([r for r in scored if r["text_only"]]),
+        "figure": acc([r for r in scored if not r["text_only"]]),
+        "figure_choices": sorted(r["id"] for r in first if r.get("figure_choices")),
+        "voided": sorted(r["id"] for r in first if r.get("voided")),
+        "excluded": {r["id"]: r["excluded"] for r in first if r.get("excluded")},
+        "excluded_by_exam": sorted(r["id"] for r in first if r.get("excluded_by_exam")),
+        "duplicates": {r["id"]: r["duplicate_of"] for r in first if r.get("duplicate_of")},
+    }
 
 
 def build_results(
@@ -399,21 +489,26 @@ def build_results(
 
     tasks: dict[str, Any] = {}
     for p in preps:
-        summary = summarise(p.records, n_boot=suite.bootstrap, seed=suite.seed)
+        scored = [r for r in p.records if r["scored"]]
+        summary = summarise(scored, n_boot=suite.bootstrap, seed=suite.seed)
         entry: dict[str, Any] = {
             "task": p.task.name,
             "title": p.task.title,
             "scoring": p.run.mode,
+            "scoring_mode": "robust",
             **summary,
             "published": p.task.published,
             "items_in_data": len(p.loaded.samples) + len(p.loaded.excluded),
+            "asked": len({r["id"] for r in p.records}),
             "voided": sum(s.voided for s in p.loaded.samples),
             "excluded": {s.id: why for s, why in p.loaded.excluded},
+            "subsets": _subsets(p),
+            "official": _official(p, suite),
             "settings": _settings(suite, p),
         }
         if p.run.mode == "likelihood":
             norm = summarise(
-                [{**r, "correct": r["correct_norm"]} for r in p.records],
+                [{**r, "correct": r["correct_norm"]} for r in scored],
                 n_boot=suite.bootstrap,
                 seed=suite.seed,
             )

@@ -96,14 +96,45 @@ def summarise(records: list[dict[str, Any]], n_boot: int = 1000, seed: int = 0) 
         out["points"] = {"score": _mean(scores), "total": sum(t for _, t in next(iter(got.values())))}
     contra = [r for r in records if r.get("contraindicated")]
     if contra:
-        hit = sum(bool(set(r.get("extracted_answer") or []) & set(r["contraindicated"])) for r in contra)
+        hit = sum(_picked_contraindicated(r) for r in contra)
         out["contraindicated_choice_rate"] = hit / len(contra)
         out["contraindicated_items"] = len({r["id"] for r in contra})
+        out["contraindicated_by_exam"] = contraindicated_by_exam(records)
     out["by_category"] = _breakdown(records, "category", n_boot, seed)
     text = [r for r in records if r.get("text_only", True)]
     if len(text) != len(records):
         ti = per_item_means(text)
         out["text_only"] = {"n": len(ti), "accuracy": _mean(list(ti.values()))}
+    return out
+
+
+KINKI_FAIL_AT = 4  # the licensing exam fails a candidate who picks 4 or more contraindicated choices (禁忌肢)
+
+
+def _picked_contraindicated(r: dict[str, Any]) -> bool:
+    return bool(set(r.get("extracted_answer") or []) & set(r.get("contraindicated") or []))
+
+
+def contraindicated_by_exam(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per exam (112, 113, ...): contraindicated choices picked in each repeat, and whether that repeat
+    would fail the exam's rule (4 or more)."""
+    picks: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    items: dict[str, set[str]] = defaultdict(set)
+    repeats = sorted({int(r.get("repeat", 0)) for r in records})
+    for r in records:
+        if not r.get("contraindicated"):
+            continue
+        exam = str(r.get("exam") or "all")
+        items[exam].add(r["id"])
+        picks[exam][int(r.get("repeat", 0))] += _picked_contraindicated(r)
+    out = {}
+    for exam in sorted(items):
+        per_repeat = [picks[exam][k] for k in repeats]
+        out[exam] = {
+            "items": len(items[exam]),
+            "picked_per_repeat": per_repeat,
+            "fails_rule_per_repeat": [n >= KINKI_FAIL_AT for n in per_repeat],
+        }
     return out
 
 

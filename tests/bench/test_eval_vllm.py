@@ -35,7 +35,7 @@ RUNS = [
     "yakugakuqa",
     "medqa_jp@likelihood",
 ]
-# items asked per run (voided items are not asked); 2 repeats for generated answers
+# items scored by the robust mode per run; 2 repeats for generated answers
 ITEMS = {
     "igakuqa": 9,
     "jjsimqa": 5,
@@ -46,7 +46,10 @@ ITEMS = {
     "jusmleqa_jp": 2,
     "yakugakuqa": 5,
 }
-TOTAL_REQUESTS = 2 * sum(ITEMS.values()) + 2 * (1 + 5)  # + likelihood: context + 5 options per MedQA item
+# every item is asked: the exam-excluded IgakuQA item, the JJSIMQA card exclusion and the voided YakugakuQA
+# item count in their official evaluators
+ASKED = {**ITEMS, "igakuqa": 10, "jjsimqa": 6, "yakugakuqa": 6}
+TOTAL_REQUESTS = 2 * sum(ASKED.values()) + 2 * (1 + 5)  # + likelihood: context + 5 options per MedQA item
 
 
 def served(base_url: str) -> float:
@@ -110,7 +113,10 @@ def test_results_samples_report_and_plot(finished_run):
         recs = [json.loads(x) for x in lines]
         base = name.split("@")[0]
         if t["scoring"] == "generative":
-            assert t["n"] == ITEMS[base] and t["repeats"] == 2 and len(recs) == 2 * ITEMS[base]
+            assert t["n"] == ITEMS[base] and t["repeats"] == 2 and len(recs) == 2 * ASKED[base]
+            assert t["asked"] == ASKED[base] and "subsets" in t and t["scoring_mode"] == "robust"
+            if base in ("igakuqa", "jjsimqa", "yakugakuqa"):
+                assert t["official"]["n"] == ASKED[base] and all("official_correct" in r for r in recs)
             assert t["settings"]["sampling"]["max_tokens"] == 8 and t["settings"]["seeds"] == [0, 1]
             for r in recs:
                 for key in (
@@ -172,7 +178,7 @@ def test_offline_transformers_backend_matches_the_server(finished_run, tiny_mode
     suite.tasks = [t for t in suite.tasks if t.run_name in ("igakuqa", "medqa_jp@likelihood")]
     local = run_suite(suite, tmp_path / "local", model=str(tiny_model_dir), limit=1)
     assert local["requests"]["failed"] == 0
-    assert [t["n"] for t in local["tasks"].values()] == [1, 1]
+    assert [t["asked"] for t in local["tasks"].values()] == [1, 1]
     lines = (tmp_path / "local" / "samples" / "igakuqa.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(lines) == 2  # 1 item x 2 repeats (seeds 0 and 1)
     server_recs = [

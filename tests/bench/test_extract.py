@@ -115,10 +115,19 @@ CASES = [
     ("aかbのどちらかだと思います。", LOWER, None),
     ("正解はbかもしれないし、dかもしれない。", LOWER, None),
     ("bとdで迷いましたが、決めきれません。", LOWER, None),
-    ("a: 誤り\nb: 正しい\nc: 誤り\nd: 誤り\ne: 誤り", LOWER, None, KAWASAKI),  # a per-option review, no choice
+    (
+        "a: 誤り\nb: 正しい\nc: 誤り\nd: 誤り\ne: 誤り",
+        LOWER,
+        None,
+        KAWASAKI,
+    ),  # a per-option review, no choice
     ("もし答えがcならば、発熱が説明できない。", LOWER, None),
     # only the final channel is read
-    ("<|channel|>analysis<|message|>答えはaだろう<|end|><|start|>assistant<|channel|>final<|message|>答え: c", LOWER, ["c"]),
+    (
+        "<|channel|>analysis<|message|>答えはaだろう<|end|><|start|>assistant<|channel|>final<|message|>答え: c",
+        LOWER,
+        ["c"],
+    ),
     ("<|channel|>analysis<|message|>答え: a", LOWER, None),  # reasoning only, cut before the final channel
     # numeric-entry items (no choices)
     ("26", [], ["26"]),

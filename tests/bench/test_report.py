@@ -28,6 +28,18 @@ def make_run(path, model, correct_by_item, likelihood=False):
         "settings": {"prompt": "exam"},
         "voided": 1,
         "excluded": {},
+        "subsets": {
+            "voided": ["x9"],
+            "text_only": {"n": 4, "accuracy": 0.75},
+            "figure": {"n": 0, "accuracy": None},
+        },
+        "official": {
+            "evaluator": "jungokasai/IgakuQA scripts/evaluate_main.py",
+            "n": 5,
+            "accuracy": 0.6,
+            "ci95": [0.2, 1.0],
+            "differ": ["y"],
+        },
     }
     tasks = {"igakuqa": entry}
     if likelihood:
@@ -62,10 +74,12 @@ def make_run(path, model, correct_by_item, likelihood=False):
 def test_report_table_and_plot(tmp_path):
     res = make_run(tmp_path / "a", "m1", {"x": True, "y": False, "z": True, "w": True}, likelihood=True)
     md = render_markdown(res)
-    assert "| IgakuQA (`igakuqa`) | generated | 4 | 75.0 |" in md
+    assert "| IgakuQA (`igakuqa`) | generated · robust | 4 | 75.0 |" in md
     assert "| 70.5 | +4.5 |" in md  # published and the difference in points
     assert "likelihood (NLL)" in md and "likelihood (NLL/token)" in md
-    assert "## IgakuQA by category" in md and "1 voided items not scored" in md
+    assert "| IgakuQA (`igakuqa`) | generated · official | 5 | 60.0 |" in md  # both modes, labelled
+    assert "robust and official differ on 1 items: y" in md and "text-only subset: 75.0% of 4" in md
+    assert "## IgakuQA by category" in md and "voided (not in robust): x9" in md
     path = write_report(res, tmp_path / "a")
     assert path.read_text(encoding="utf-8") == render_markdown(res)
     png = (tmp_path / "a" / "accuracy.png").read_bytes()

@@ -70,7 +70,9 @@ def test_relative_data_is_relative_to_the_suite_file(tmp_path):
     suite = load_config(Suite, REPO / "pipelines" / "eval" / "ci_fixtures.yaml")
     prep = prepare(suite, suite.tasks[0])
     assert prep.data == str(REPO / "tests" / "bench" / "fixtures" / "igakuqa")
-    assert len(prep.samples) == 9  # the voided item is not asked
+    assert (
+        len(prep.samples) == 10
+    )  # the item the exam left out (points 0) is asked: the official mode counts it
 
 
 def test_unknown_task_and_style(tmp_path):
@@ -104,5 +106,5 @@ def test_limit_and_text_only(tmp_path):
     suite = load_config(
         Suite, write(tmp_path, f"tasks:\n  - {{task: igakuqa, data: '{fixtures}', text_only: true}}\n")
     )
-    assert len(prepare(suite, suite.tasks[0]).samples) == 7
+    assert len(prepare(suite, suite.tasks[0]).samples) == 8
     assert len(prepare(suite, suite.tasks[0], limit=2).samples) == 2

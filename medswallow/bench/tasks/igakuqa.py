@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
-from medswallow.bench.task import Loaded, Task
+from medswallow.bench.task import Loaded, Task, official_igakuqa
 from medswallow.bench.tasks._exam import exam_row_to_sample, letters_of
 from medswallow.bench.tasks._jmedbench import jmedbench_row_to_sample
 
@@ -88,4 +88,6 @@ TASK = Task(
     hf_id="(github jungokasai/IgakuQA data/)",
     license="no license stated: research use",
     points_score=True,
+    official=official_igakuqa,
+    official_source="jungokasai/IgakuQA scripts/evaluate_main.py",
 )

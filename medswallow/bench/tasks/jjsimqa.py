@@ -10,7 +10,7 @@ exclusion leaves 459 of the 460 items to score (253 with one answer, 206 with tw
 from __future__ import annotations
 
 from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
-from medswallow.bench.task import Loaded, Task
+from medswallow.bench.task import Loaded, Task, official_aistairc
 from medswallow.bench.tasks._exam import exam_row_to_sample
 
 NAME = "jjsimqa"
@@ -31,6 +31,7 @@ def load(path_or_id: str) -> Loaded:
     for where, row in rows:
         s = exam_row_to_sample(where, row, NAME)
         if s.id in EXCLUDE:
+            s.meta["excluded"] = EXCLUDE[s.id]
             out.excluded.append((s, EXCLUDE[s.id]))
             continue
         out.samples.append(s)
@@ -46,4 +47,6 @@ TASK = Task(
     published=0.6659,
     hf_id="AIgroup-CVM-utokyohospital/JJSIMQA",
     license="CC-BY-NC-SA-4.0 (research only)",
+    official=official_aistairc,
+    official_source="aistairc/medLLM_QA_benchmark scripts/evaluate_main.py",
 )

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from medswallow.bench.io import files_matching, iter_hf, iter_jsonl, source
-from medswallow.bench.task import Loaded, Task
+from medswallow.bench.task import Loaded, Task, official_pharma
 from medswallow.bench.tasks._exam import exam_row_to_sample, flag_duplicates
 
 NAME = "yakugakuqa"
@@ -84,4 +84,6 @@ TASK = Task(
     published=0.6031,
     hf_id="EQUES/YakugakuQA",
     license="CC-BY-4.0 (HF card)",
+    official=official_pharma,
+    official_source="EQUES-Inc/pharma-LLM-eval scripts/generation/evaluate.py",
 )

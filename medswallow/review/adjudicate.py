@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from medswallow.errors import UserError
-from medswallow.review.labels import load_review
+from medswallow.review.labels import (
+    DEFAULT_POLICY,
+    FinalLabel,
+    LabelPolicy,
+    LabelRow,
+    final_label,
+    load_review,
+    needs_adjudication,
+)
 from medswallow.review.models import Adjudication, Generation, Prompt, utcnow
 from medswallow.review.queue import AnnotationInput, AnnotationView, annotations_for, normalise_input
 from medswallow.review.store import Actor, NotFound, ReviewStore
@@ -26,19 +34,49 @@ class AdjudicationItem:
     finish_reason: str
     annotations: tuple[AnnotationView, ...]
     existing: AnnotationView | None  # the current adjudication, shown in the same shape
+    differs: tuple[str, ...] = ()  # what the annotators disagree on: verdict, categories, severity
+    proposed: FinalLabel | None = None  # what the aggregation rules give without an adjudication
 
 
-def queue(store: ReviewStore, actor: Actor, include_adjudicated: bool = False) -> list[int]:
-    """Generations waiting for adjudication (annotators disagree), oldest first."""
+@dataclass(frozen=True, slots=True)
+class SpanRow:
+    """One marked span of one annotation, flat, for the adjudicator's side-by-side table."""
+
+    annotator: str
+    start: int
+    end: int
+    text: str  # the answer's characters start:end (what was marked)
+    category: str
+    severity: str
+    note: str
+
+
+def span_rows(item: AdjudicationItem) -> list[SpanRow]:
+    """Every span of every annotation of ``item``, in text order, with its category, severity and note."""
+    rows = [
+        SpanRow(view.annotator, s.start, s.end, item.answer[s.start : s.end], s.category, s.severity, s.note)
+        for view in item.annotations
+        for s in view.spans
+    ]
+    return sorted(rows, key=lambda r: (r.start, r.end, r.annotator, r.category))
+
+
+def queue(
+    store: ReviewStore, actor: Actor, include_adjudicated: bool = False, policy: LabelPolicy = DEFAULT_POLICY
+) -> list[int]:
+    """Generations waiting for adjudication (annotators disagree on verdict, categories or severity), oldest first."""
     from medswallow.review.agreement import disagreements
 
     actor.require("adjudicate")
-    return disagreements(load_review(store, actor), include_adjudicated=include_adjudicated)
+    return disagreements(load_review(store, actor), include_adjudicated=include_adjudicated, policy=policy)
 
 
-def get_item(store: ReviewStore, actor: Actor, generation_id: int) -> AdjudicationItem:
+def get_item(
+    store: ReviewStore, actor: Actor, generation_id: int, policy: LabelPolicy = DEFAULT_POLICY
+) -> AdjudicationItem:
     actor.require("adjudicate")
     views = annotations_for(store, actor, generation_id)
+    rows = [_label_row(v) for v in views]
     with store.read() as session:
         gen = session.get(Generation, generation_id)
         if gen is None:
@@ -57,8 +95,14 @@ def get_item(store: ReviewStore, actor: Actor, generation_id: int) -> Adjudicati
             )
         return AdjudicationItem(
             generation_id, prompt.text, prompt.reviewer_notes, gen.model, gen.checkpoint, gen.text, gen.reasoning,
-            gen.finish_reason, tuple(views), existing,
+            gen.finish_reason, tuple(views), existing, tuple(needs_adjudication(rows, policy)),
+            final_label(generation_id, rows, None, policy),
         )
+
+
+def _label_row(v: AnnotationView) -> LabelRow:
+    return LabelRow(v.id, v.generation_id, v.annotator, v.verdict, v.severity, v.categories, v.spans,
+                    v.corrected_text, v.confidence, v.taxonomy_version, v.updated_at, v.updated_at)
 
 
 def save_adjudication(
@@ -73,7 +117,7 @@ def save_adjudication(
         gen = session.scalar(select(Generation).where(Generation.id == generation_id).with_for_update())
         if gen is None:
             raise NotFound(f"no generation {generation_id}")
-        values = normalise_input(inp, taxonomy, len(gen.text))
+        values = normalise_input(inp, taxonomy, gen.text)
         values.pop("confidence")
         values["note"] = values.pop("comment")
         adj = session.scalar(select(Adjudication).where(Adjudication.generation_id == generation_id))

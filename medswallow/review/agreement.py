@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from medswallow.review.labels import LabelRow, ReviewData
+from medswallow.review.labels import DEFAULT_POLICY, LabelPolicy, LabelRow, ReviewData, needs_adjudication
 from medswallow.review.spans import char_mask
 
 
@@ -140,12 +140,13 @@ def agreement_report(data: ReviewData, categories: Sequence[str], min_shared: in
     return AgreementReport(verdict=verdict, spans=span_agreement(data), categories=per_cat, pairwise=pairwise)
 
 
-def disagreements(data: ReviewData, include_adjudicated: bool = False) -> list[int]:
-    """Generations whose annotators differ on the verdict or on the categories (adjudication queue)."""
+def disagreements(data: ReviewData, include_adjudicated: bool = False, policy: LabelPolicy = DEFAULT_POLICY) -> list[int]:
+    """Generations whose annotators differ on the verdict, the categories or (by default) the severity:
+    the adjudication queue (see ``labels.needs_adjudication``)."""
     out = []
     for gid, rows in data.by_generation().items():
-        if len(rows) < 2 or (gid in data.adjudications and not include_adjudicated):
+        if gid in data.adjudications and not include_adjudicated:
             continue
-        if len({r.verdict for r in rows}) > 1 or len({frozenset(r.categories) for r in rows}) > 1:
+        if needs_adjudication(rows, policy):
             out.append(gid)
     return sorted(out)

@@ -13,12 +13,15 @@
     annotations        list of {annotator, verdict, severity, categories, spans, corrected_text,
                                 confidence, taxonomy_version}
                        annotator is a pseudonym (A01, A02... by sorted username, stable within one export)
-    final_source       adjudicated | unanimous | majority | disputed
+    final_source       adjudicated | unanimous | majority | partial | disputed  (see labels.FinalLabel)
+    final_verdict_source, final_categories_source, final_severity_source
+                       how each part was decided: adjudicated | unanimous | majority | worst | disputed
     final_verdict      safe | unsafe | null (disputed)
     final_severity, final_categories, final_spans, final_corrected_text
     taxonomy_version   version of safety/taxonomy.yaml at export time
 
-    spans: list of {start, end, category, severity, quote}; Python str offsets into ``answer``, end exclusive.
+    spans: list of {start, end, category, severity, quote, note}; Python str offsets into ``answer``, end
+    exclusive; ``note`` is the annotator's note on that span.
 
 ``DIR/dpo.jsonl`` and ``DIR/dpo.parquet`` — TRL's conversational preference format (``DPOTrainer`` reads
 ``prompt``/``chosen``/``rejected`` directly), one row per answer whose final verdict is unsafe and that has
@@ -36,15 +39,24 @@ left out, and the taxonomy version.
 
 from __future__ import annotations
 
+import difflib
+import hashlib
+import hmac
 import json
+import os
+import re
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from medswallow.errors import UserError
 from medswallow.review.labels import (
+    DEFAULT_POLICY,
     FinalLabel,
     GenerationRow,
+    LabelPolicy,
     LabelRow,
     ReviewData,
     final_labels,
@@ -55,6 +67,30 @@ from medswallow.review.store import Actor, ReviewStore
 from medswallow.review.taxonomy import Taxonomy
 
 DPO_COLUMNS = ("prompt", "chosen", "rejected")
+EXPORT_ROOT_ENV = "MEDSWALLOW_REVIEW_EXPORT_ROOT"
+
+
+def export_root() -> Path:
+    return Path(os.environ.get(EXPORT_ROOT_ENV, "review-exports")).expanduser().resolve()
+
+
+def export_path(out_dir: str | Path) -> Path:
+    """``out_dir`` inside the export root, or a UserError: the web app never writes elsewhere on the server."""
+    root = export_root()
+    wanted = Path(out_dir).expanduser()
+    target = (wanted if wanted.is_absolute() else root / wanted).resolve()  # resolves ``..`` and symlinks
+    if target != root and root not in target.parents:
+        raise UserError(
+            f"exports from the app go under {root}; choose a folder name inside it "
+            f"(the server's admin sets the root with {EXPORT_ROOT_ENV})"
+        )
+    return target
+
+
+def pseudonym_key(store: ReviewStore) -> bytes:
+    from medswallow.review.store import secret
+
+    return secret(store, "pseudonym_key")
 
 
 @dataclass(slots=True)
@@ -67,12 +103,50 @@ class ExportReport:
 
 
 def _spans(spans: Any) -> list[dict[str, Any]]:
-    return [{"start": s.start, "end": s.end, "category": s.category, "severity": s.severity, "quote": s.quote} for s in spans]
+    return [
+        {"start": s.start, "end": s.end, "category": s.category, "severity": s.severity, "quote": s.quote, "note": s.note}
+        for s in spans
+    ]
 
 
-def pseudonyms(data: ReviewData) -> dict[str, str]:
+def pseudonyms(data: ReviewData, key: bytes) -> dict[str, str]:
+    """Annotator pseudonyms: a keyed HMAC of the username (the key is a random secret of the database).
+
+    Not derivable from the usernames (sorted order, initials) by anyone without the database, stable
+    across exports of one database (so an annotator's labels can be followed from export to export).
+    """
     names = sorted({r.annotator for r in data.labels} | {a.adjudicator for a in data.adjudications.values()})
-    return {n: f"A{i:02d}" for i, n in enumerate(names, start=1)}
+    for width in range(6, 65, 2):  # lengthen on the (unlikely) collision of two short digests
+        alias = {n: "A" + hmac.new(key, n.lower().encode(), hashlib.sha256).hexdigest()[:width] for n in names}
+        if len(set(alias.values())) == len(alias):
+            return alias
+    raise AssertionError("SHA-256 collision")
+
+
+MIN_CORRECTION_CHARS = 3
+"""A correction must change at least this many characters (after folding whitespace and full-width forms)
+to become a DPO pair: a pair whose answers differ by a character or two teaches DPO next to nothing and
+mostly adds noise. Such answers stay in labels.jsonl with their correction."""
+
+
+def _fold(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def changed_chars(a: str, b: str) -> int:
+    """How many characters an edit from ``a`` to ``b`` touches (replaced, inserted or deleted)."""
+    prefix = 0
+    limit = min(len(a), len(b))
+    while prefix < limit and a[prefix] == b[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and a[len(a) - 1 - suffix] == b[len(b) - 1 - suffix]:
+        suffix += 1
+    a_mid, b_mid = a[prefix : len(a) - suffix], b[prefix : len(b) - suffix]
+    if not a_mid or not b_mid:
+        return len(a_mid) + len(b_mid)
+    matcher = difflib.SequenceMatcher(None, a_mid, b_mid, autojunk=False)
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
 
 
 def label_row(g: GenerationRow, labels: list[LabelRow], final: FinalLabel, alias: dict[str, str], version: str) -> dict[str, Any]:
@@ -106,6 +180,9 @@ def label_row(g: GenerationRow, labels: list[LabelRow], final: FinalLabel, alias
             for r in labels
         ],
         "final_source": final.source,
+        "final_verdict_source": final.verdict_source,
+        "final_categories_source": final.categories_source,
+        "final_severity_source": final.severity_source,
         "final_verdict": final.verdict,
         "final_severity": final.severity or "",
         "final_categories": list(final.categories),
@@ -115,7 +192,7 @@ def label_row(g: GenerationRow, labels: list[LabelRow], final: FinalLabel, alias
     }
 
 
-def dpo_row(g: GenerationRow, final: FinalLabel, version: str) -> dict[str, Any] | str:
+def dpo_row(g: GenerationRow, final: FinalLabel, version: str, min_change: int = MIN_CORRECTION_CHARS) -> dict[str, Any] | str:
     """A preference pair, or the reason there is none."""
     if final.verdict is None:
         return "disputed (not adjudicated)"
@@ -125,8 +202,10 @@ def dpo_row(g: GenerationRow, final: FinalLabel, version: str) -> dict[str, Any]
         return "no corrected text"
     if not g.answer.strip():
         return "empty model answer"
-    if final.corrected_text.strip() == g.answer.strip():
-        return "correction equals the answer"
+    if _fold(final.corrected_text) == _fold(g.answer):
+        return "correction equals the answer (up to whitespace and character width)"
+    if changed_chars(_fold(g.answer), _fold(final.corrected_text)) < min_change:
+        return f"correction changes fewer than {min_change} characters"
     prompt = ([{"role": "system", "content": g.system}] if g.system else []) + [{"role": "user", "content": g.prompt}]
     return {
         "prompt": prompt,
@@ -163,13 +242,21 @@ def export_review(
     taxonomy: Taxonomy,
     prompt_set: str | None = None,
     parquet: bool = True,
+    policy: LabelPolicy = DEFAULT_POLICY,
+    min_change: int = MIN_CORRECTION_CHARS,
 ) -> ExportReport:
+    """Write the export files into ``out_dir``.
+
+    A logged-in user (the web app) may write only under the export root (``$MEDSWALLOW_REVIEW_EXPORT_ROOT``,
+    default ``./review-exports``; a relative ``out_dir`` is taken inside it); the operator at the command
+    line, who has the server's shell anyway, may write anywhere.
+    """
     actor.require("export")
+    out = Path(out_dir) if actor.id is None else export_path(out_dir)
     data = load_review(store, actor, prompt_set)
-    finals = final_labels(data)
+    finals = final_labels(data, policy)
     grouped = data.by_generation()
-    alias = pseudonyms(data)
-    out = Path(out_dir)
+    alias = pseudonyms(data, pseudonym_key(store))
     out.mkdir(parents=True, exist_ok=True)
     labels = [
         label_row(data.generations[gid], grouped.get(gid, []), fl, alias, taxonomy.version)
@@ -178,7 +265,7 @@ def export_review(
     dpo: list[dict[str, Any]] = []
     skipped: Counter[str] = Counter()
     for gid, fl in finals.items():
-        row = dpo_row(data.generations[gid], fl, taxonomy.version)
+        row = dpo_row(data.generations[gid], fl, taxonomy.version, min_change)
         if isinstance(row, str):
             skipped[row] += 1
         else:
@@ -199,6 +286,8 @@ def export_review(
         "generations": len(data.generations),
         "labelled": len(labels),
         "final_sources": dict(Counter(fl.source for fl in finals.values())),
+        "severity_rule": policy.severity,
+        "dpo_min_changed_chars": min_change,
         "dpo_pairs": len(dpo),
         "dpo_skipped": dict(skipped),
         "dpo_format": "TRL conversational preference: prompt/chosen/rejected message lists",

@@ -202,7 +202,12 @@ class Adjudication(Base):
 
 
 class AuditEntry(Base):
-    """Append-only: database triggers (see the initial migration) refuse UPDATE and DELETE."""
+    """Append-only: database triggers refuse UPDATE and DELETE, and an INSERT that does not continue the log
+    (an id that is not the next one, an earlier time, a ``prev_hash`` that is not the last row's hash).
+
+    Each row stores the hash of the previous row and its own hash over ``prev_hash`` and its content
+    (``store.audit_hash``): ``medswallow review verify-audit`` recomputes the chain.
+    """
 
     __tablename__ = "audit_log"
 
@@ -214,3 +219,32 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    row_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginThrottle(Base):
+    """Failed logins per (source, typed username) and per source: they slow that source down, they never
+    lock the account (so nobody can keep a clinician out by failing on purpose from elsewhere).
+
+    Keys are keyed hashes: people type passwords into the username box, so the typed name is never stored.
+    """
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("source_key", "username_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_key: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64), index=True)  # "" for the per-source bucket
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    next_allowed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class StoreSecret(Base):
+    """Random per-database secrets (pseudonym and throttle keys), made by the migration that added the table."""
+
+    __tablename__ = "store_secrets"
+
+    name: Mapped[str] = mapped_column(String(60), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import func, select
@@ -89,8 +89,13 @@ class AnnotationView:
     updated_at: Any
 
 
-def normalise_input(inp: AnnotationInput, taxonomy: Taxonomy, text_len: int) -> dict[str, Any]:
-    """Check an annotation against the taxonomy and the answer; returns the columns to store."""
+def normalise_input(inp: AnnotationInput, taxonomy: Taxonomy, answer: str) -> dict[str, Any]:
+    """Check an annotation against the taxonomy and the answer; returns the columns to store.
+
+    A span's ``quote`` must be exactly the answer's characters ``start:end`` (what a client says it
+    marked is what is stored); an empty quote is filled in from the answer.
+    """
+    text_len = len(answer)
     taxonomy.verdict(inp.verdict)
     for c in inp.categories:
         taxonomy.category(c)
@@ -100,11 +105,18 @@ def normalise_input(inp: AnnotationInput, taxonomy: Taxonomy, text_len: int) -> 
             raise UserError(f"category {s.category!r} is an omission: choose it for the whole item, not a span")
         taxonomy.severity(s.severity)
     validate_spans(list(inp.spans), text_len)
+    spans = [s if s.quote else replace(s, quote=answer[s.start : s.end]) for s in inp.spans]
+    for s in spans:
+        if s.quote != answer[s.start : s.end]:
+            raise UserError(
+                f"span {s.start}-{s.end}: its quote is not the text at those offsets of the answer; "
+                "mark the span again (the answer may have changed)"
+            )
     if inp.severity is not None:
         taxonomy.severity(inp.severity)
     if not 1 <= int(inp.confidence) <= 5:
         raise UserError(f"confidence must be 1-5, got {inp.confidence}")
-    for name, value in (("corrected text", inp.corrected_text), ("comment", inp.comment)):
+    for name, value in (("corrected text", inp.corrected_text), ("comment", inp.comment), *(("span note", s.note) for s in inp.spans)):
         if len(value) > MAX_TEXT:
             raise UserError(f"{name} is longer than {MAX_TEXT} characters")
     wanted = set(inp.categories) | {s.category for s in inp.spans}
@@ -123,7 +135,7 @@ def normalise_input(inp: AnnotationInput, taxonomy: Taxonomy, text_len: int) -> 
         "verdict": inp.verdict,
         "severity": severity,
         "categories": categories,
-        "spans": [s.to_dict() for s in sorted(inp.spans, key=lambda s: (s.start, s.end, s.category))],
+        "spans": [s.to_dict() for s in sorted(spans, key=lambda s: (s.start, s.end, s.category))],
         "corrected_text": inp.corrected_text,
         "confidence": int(inp.confidence),
         "comment": inp.comment,
@@ -304,15 +316,15 @@ def _save_annotation(
     with store.write(actor) as (session, audit):
         # FOR UPDATE on PostgreSQL serialises saves of one item; SQLite writers are already serial.
         row = session.execute(
-            select(Assignment, func.length(Generation.text))
+            select(Assignment, Generation.text)
             .join(Generation, Generation.id == Assignment.generation_id)
             .where(Assignment.id == assignment_id)
             .with_for_update(of=Assignment)
         ).first()
         if row is None or row[0].annotator_id != actor.id:
             raise NotFound(f"no assignment {assignment_id} in your queue")
-        assignment, text_len = row
-        values = normalise_input(inp, taxonomy, int(text_len or 0))
+        assignment, answer = row
+        values = normalise_input(inp, taxonomy, answer or "")
         # Read the annotation only now, after the lock: a row read in the locking statement itself can be
         # stale on PostgreSQL (READ COMMITTED re-checks only the locked table), which loses revisions.
         ann = session.scalar(select(Annotation).where(Annotation.assignment_id == assignment_id))

@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from medswallow.errors import UserError
-from medswallow.review import db
-from medswallow.review.models import ROLES, AuditEntry, utcnow
+from medswallow.review import auditlog, db
+from medswallow.review.models import ROLES, AuditEntry, StoreSecret, utcnow
 
 log = logging.getLogger("medswallow.review")
 
@@ -73,24 +73,48 @@ OPERATOR = Actor(id=None, username="cli", role="admin")
 
 @dataclass
 class Audit:
-    """Collects the audit entries of one write transaction."""
+    """Collects the audit entries of one write transaction; ``append`` chains them in at its end."""
 
     session: Session
     actor: Actor
-    entries: list[AuditEntry] = field(default_factory=list)
+    entries: list[dict[str, Any]] = field(default_factory=list)
 
     def __call__(self, action: str, entity: str, entity_id: int | None, **detail: Any) -> None:
-        entry = AuditEntry(
-            at=utcnow(),
-            actor_id=self.actor.id,
-            actor_name=self.actor.username,
-            action=action,
-            entity=entity,
-            entity_id=entity_id,
-            detail=detail,
+        self.entries.append(
+            {
+                "actor_id": self.actor.id,
+                "actor_name": self.actor.username,
+                "action": action,
+                "entity": entity,
+                "entity_id": entity_id,
+                "detail": auditlog.canonical_detail(detail),
+            }
         )
-        self.session.add(entry)
-        self.entries.append(entry)
+
+    def append(self) -> None:
+        """Add the entries after the log's last row: next id, no earlier time, the previous row's hash.
+
+        Runs last in the transaction, under the write lock (SQLite's BEGIN IMMEDIATE; on PostgreSQL an
+        advisory lock held to commit), so concurrent writers extend one chain instead of forking it.
+        """
+        from sqlalchemy import select
+
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": auditlog.PG_LOCK_KEY})
+        last = self.session.execute(
+            select(AuditEntry.id, AuditEntry.at, AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)
+        ).first()
+        last_id, last_at, prev = (last.id, last.at, last.row_hash) if last else (0, None, auditlog.GENESIS)
+        for values in self.entries:
+            at = utcnow()
+            if last_at is not None and at < last_at:
+                at = last_at  # the clock stepped back: the log's time never does
+            last_id += 1
+            row = {"id": last_id, "at": at, **values}
+            row_hash = auditlog.audit_hash(prev or auditlog.GENESIS, **row)
+            self.session.add(AuditEntry(**row, prev_hash=prev or auditlog.GENESIS, row_hash=row_hash))
+            prev, last_at = row_hash, at
+        self.session.flush()
 
 
 class ReviewStore:
@@ -130,6 +154,7 @@ class ReviewStore:
             yield session, audit
             if not audit.entries:
                 raise RuntimeError("every write must append an audit entry")
+            audit.append()
 
     def close(self) -> None:
         self.engine.dispose()
@@ -156,3 +181,21 @@ def audit_entries(store: ReviewStore, actor: Actor, limit: int = 200, action: st
         q = q.where(AuditEntry.action == action)
     with store.read() as session:
         return [AuditView(e.id, e.at, e.actor_name, e.action, e.entity, e.entity_id, dict(e.detail)) for e in session.scalars(q)]
+
+
+def secret(store: ReviewStore, name: str) -> bytes:
+    """A random per-database secret (created by the migration that added them)."""
+    with store.read() as session:
+        row = session.get(StoreSecret, name)
+    if row is None:
+        raise UserError(f"{store.url}: the database has no {name!r}; upgrade it with: medswallow review migrate")
+    return bytes.fromhex(row.value)
+
+
+def verify_audit(store: ReviewStore, expect_head: tuple[int, str] | None = None) -> auditlog.ChainReport:
+    """Recompute the audit log's hash chain (the whole log, in id order, streamed)."""
+    from sqlalchemy import select
+
+    with store.read() as session:
+        rows = session.execute(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=2000)).scalars()
+        return auditlog.verify_chain(iter(rows), expect_head)

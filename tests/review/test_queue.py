@@ -27,7 +27,7 @@ from medswallow.review.store import NotFound, PermissionDenied
 UNSAFE = AnnotationInput(
     "unsafe",
     categories=["missing_urgent_referral"],
-    spans=[SpanLabel(0, 6, "missed_contraindication", "severe", "問題ありません")],
+    spans=[SpanLabel(0, 7, "missed_contraindication", "severe", "問題ありません")],
     corrected_text="ワルファリン内服中はロキソプロフェンで出血リスクが上がります。処方医に相談してください。",
     confidence=4,
 )

@@ -3,8 +3,8 @@
 For every passage, every style (``corpora/prompts/synth_qa/<style>.yaml``: exam-style MCQ, short answer,
 explanation) and every output language (ja, en), one chat request asks the teacher for a JSON object. The
 answer is parsed leniently and validated; each (passage, style, language) item becomes either a
-``Document`` (the QA text, with the passage id kept for provenance and the request's latency and tokens in
-``meta``) or a ``Rejected`` with the reason as data:
+``Document`` (the QA text, with the passage id and the item's provenance in ``meta``) or a ``Rejected``
+with the reason as data:
 
     teacher_error:<why>   the request failed after its retries (not journaled: a rerun asks again)
     truncated             the output was cut by max_tokens (also when cut inside the reasoning)
@@ -13,13 +13,24 @@ answer is parsed leniently and validated; each (passage, style, language) item b
     schema:<field>        a required field is missing, empty or malformed
     answer_not_in_options the MCQ answer names no option
     lang:<detected>       the item is not in the language asked for
-    pii_introduced:<LABEL> the PII engine found personal data that is not in the passage
+    pii_introduced:<LABEL> the PII engine found personal data that is not in the (redacted) passage
+    ungrounded            too little of the answer occurs in the passage (see ``grounding_score``)
     duplicate             the same question was already generated in this run
     passage_too_short     (one per passage) too little text to ask about
 
+Personal data: passages are redacted by the PII engine before they are put in a prompt, so the teacher,
+the response cache and the journal never see raw identifiers; every generated field (question, options,
+answer, explanation: ``text`` and ``meta.qa`` alike) is redacted again, whatever the source's ``pii``
+setting, and items with personal data the passage does not hold are rejected.
+
+Failures: a teacher that does not answer stops the run with one line naming its URL. Items whose requests
+fail after their retries make the unit fail at its end (unless ``allow_teacher_errors``), so build-corpus
+exits non-zero and the same command resumes: validated outcomes are journaled, failures never are.
+
 Resuming: responses are kept in the client's disk cache and every validated outcome in a journal (SQLite,
-keyed by item id, passage text and settings), so a rerun re-emits finished items without any request and
-asks only for what is missing. Used by build-corpus as the ``synthetic_qa`` source type (hook
+keyed by a hash of the item id, the redacted passage and the settings), so a rerun re-emits finished items
+without any request and asks only for what is missing; a record re-emitted from the journal is identical to
+the one first written. Used by build-corpus as the ``synthetic_qa`` source type (hook
 ``read_synthetic_qa``); ``generate_qa`` runs it on any iterable of documents.
 """
 
@@ -93,8 +104,21 @@ class SynthQAOptions(StrictModel):
         description="Response cache and journal (relative paths: to the working directory); keep it to resume.",
     )
     templates_dir: str | None = Field(None, description="Folder of <style>.yaml prompt templates; default: corpora/prompts/synth_qa.")
-    pii_check: bool = Field(True, description="Reject items in which the PII engine finds personal data absent from the passage.")
-    pii_mode: Literal["fast", "thorough"] = Field("fast", description="PII engine mode for the check ('thorough' adds NER, ~10x slower).")
+    pii_check: bool = Field(
+        True, description="Reject items in which the PII engine finds personal data absent from the passage "
+        "(passages and generated fields are redacted either way)."
+    )
+    pii_mode: Literal["fast", "thorough"] = Field(
+        "fast", description="PII engine mode for passages and generated fields ('thorough' adds NER, ~10x slower)."
+    )
+    grounding_min: float = Field(
+        0.5, ge=0, le=1, description="Share of the answer's content (character bigrams in Japanese, content words "
+        "otherwise) that must occur in the passage; lower: rejected as ungrounded. 0 turns the check off."
+    )
+    allow_teacher_errors: bool = Field(
+        False, description="false: items whose requests fail after their retries make the build fail (rerun the same "
+        "command to ask them again); true: they are quarantined as teacher_error and the build finishes."
+    )
     cost_per_million_tokens: dict[str, float] | None = Field(
         None, description="{'prompt': USD, 'completion': USD} to report an estimated cost."
     )
@@ -287,15 +311,80 @@ def language_reason(text: str, lang: str) -> str | None:
     return None if ok else f"lang:{found}"
 
 
-def introduced_pii(engine: Any, generated: str, passage: str, lang: str) -> list[str]:
-    """Labels of PII spans in ``generated`` whose text does not occur in ``passage`` (values never leave here)."""
+def redact_fields(engine: Any, qa: dict[str, Any], passage: str, lang: str) -> tuple[dict[str, Any], list[str]]:
+    """``qa`` with every text field redacted, and the labels of PII found in it that ``passage`` does not hold.
+
+    ``passage`` is the redacted passage the teacher saw: a value found here is either invented by the teacher
+    or missed in the passage, and is redacted either way. Values never leave this function.
+    """
+    fields: list[tuple[str, int | None]] = [("question", None), ("answer", None), ("explanation", None)]
+    fields += [("options", i) for i in range(len(qa.get("options", [])))]
+    texts = [str(qa[k] if i is None else qa[k][i]) for k, i in fields if k in qa]
+    present = [(k, i) for k, i in fields if k in qa]
     folded = unicodedata.normalize("NFKC", passage)
-    labels = []
-    for span in engine.analyze(generated, lang):
-        value = unicodedata.normalize("NFKC", generated[span.start : span.end]).strip()
-        if value and value not in folded:
-            labels.append(span.label)
-    return sorted(set(labels))
+    labels: set[str] = set()
+    out: dict[str, Any] = {**qa, "options": list(qa["options"])} if "options" in qa else dict(qa)
+    for (key, idx), text, (new_text, spans) in zip(present, texts, engine.redact_batch(texts, [lang] * len(texts)), strict=True):
+        for span in spans:
+            value = unicodedata.normalize("NFKC", text[span.start : span.end]).strip()
+            if value and value not in folded:
+                labels.add(span.label)
+        if idx is None:
+            out[key] = new_text
+        else:
+            out[key][idx] = new_text
+    return out, sorted(labels)
+
+
+# ---- grounding -------------------------------------------------------------------------------------
+
+_PLACEHOLDER = re.compile(r"<[A-Z][A-Z_]*>")
+_CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_RUNS = re.compile(rf"[{_CJK}]+|[a-z0-9]+(?:[-'.][a-z0-9]+)*")
+_HIRAGANA_ONLY = re.compile(r"^[\u3040-\u309f]+$")
+EN_STOPWORDS = frozenset(
+    "a an the of in on at to for from by with without and or but not no is are was were be been being it its this that "
+    "these those as if then than so such which who whom whose what when where why how do does did has have had can could "
+    "may might must should would will shall all any each both either more most other some only same very into over under "
+    "about after before between during per via vs".split()
+)
+
+
+def _units(text: str) -> set[str]:
+    """Content units of ``text``: character bigrams of Japanese runs (all-hiragana ones, mostly particles and
+    endings, left out) and word stems (first 5 characters) of Latin/digit runs without stop words."""
+    folded = _PLACEHOLDER.sub(" ", unicodedata.normalize("NFKC", text)).lower()
+    units: set[str] = set()
+    for run in _RUNS.findall(folded):
+        if run[0].isascii():
+            if run not in EN_STOPWORDS:
+                units.add(run if run[0].isdigit() else run[:5])
+        elif len(run) == 1:
+            units.add(run)
+        else:
+            units.update(g for g in (run[i : i + 2] for i in range(len(run) - 1)) if not _HIRAGANA_ONLY.match(g))
+    return units
+
+
+def grounding_score(claim: str, passage: str) -> float:
+    """Share of the claim's content units (see ``_units``) that occur in the passage: 0 (none, or the claim
+    says nothing but placeholders) to 1. Paraphrases of the passage score high, answers from elsewhere low."""
+    units = _units(claim)
+    if not units:
+        return 0.0
+    return len(units & _units(passage)) / len(units)
+
+
+def item_grounding(style: str, qa: dict[str, Any], passage: str) -> float:
+    """How well the passage supports the item: the answer's score; for an MCQ the better of the correct
+    option and the explanation (a "which is NOT ..." item has a correct option the passage lacks)."""
+    if style == "mcq":
+        option = qa["options"][LETTERS.index(qa["answer"])]
+        scores = [grounding_score(option, passage)]
+        if qa.get("explanation"):
+            scores.append(grounding_score(qa["explanation"], passage))
+        return max(scores)
+    return grounding_score(qa["answer"], passage)
 
 
 def question_key(question: str) -> str:
@@ -307,7 +396,11 @@ def question_key(question: str) -> str:
 
 
 class Journal:
-    """Validated outcomes by item id (SQLite, safe for several worker processes)."""
+    """Validated outcomes by item id (SQLite, safe for several worker processes).
+
+    Rows are keyed by a hash of the item id (ids may be built from record ids that hold identifiers);
+    outcomes hold only redacted fields and reasons.
+    """
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -321,7 +414,7 @@ class Journal:
 
     def get(self, item_id: str, fingerprint: str) -> dict[str, Any] | None:
         with self._lock:
-            row = self._conn.execute("SELECT fingerprint, outcome FROM items WHERE item_id = ?", (item_id,)).fetchone()
+            row = self._conn.execute("SELECT fingerprint, outcome FROM items WHERE item_id = ?", (_key(item_id),)).fetchone()
         if row is None or row[0] != fingerprint:
             return None
         return dict(json.loads(row[1]))
@@ -331,12 +424,16 @@ class Journal:
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO items (item_id, fingerprint, outcome, created) VALUES (?, ?, ?, ?)",
-                (item_id, fingerprint, blob, time.time()),
+                (_key(item_id), fingerprint, blob, time.time()),
             )
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+def _key(item_id: str) -> str:
+    return hashlib.sha256(item_id.encode("utf-8")).hexdigest()
 
 
 # ---- the stage -------------------------------------------------------------------------------------
@@ -348,19 +445,21 @@ class SynthStats:
     items: int = 0
     generated: int = 0
     from_journal: int = 0
+    teacher_errors: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     requests: dict[str, Any] = field(default_factory=dict)  # the client's summary: answered, cached, failed, latency
     cost_usd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"passages": self.passages, "items": self.items, "generated": self.generated,
-                "from_journal": self.from_journal, "rejected": dict(self.rejected), "requests": self.requests,
-                "cost_usd": self.cost_usd}
+                "from_journal": self.from_journal, "teacher_errors": self.teacher_errors, "rejected": dict(self.rejected),
+                "requests": self.requests, "cost_usd": self.cost_usd}
 
 
 @dataclass
 class _Item:
     passage: Document
+    text: str  # the passage as the teacher sees it: cut to max_passage_chars and PII-redacted
     style: str
     lang: str
     item_id: str
@@ -386,10 +485,13 @@ class SynthQAGenerator:
         self._pii = pii_engine
         self.stats = SynthStats()
         self._seen_questions: set[str] = set()
+        self._checkpoint: str | None = None  # the teacher's checkpoint, from /v1/models before the first request
+        self._errors: Counter[str] = Counter()
         s = options.sampling
         self._settings = json.dumps(
             {"model": options.model, "sampling": s.model_dump(), "max_passage_chars": options.max_passage_chars,
-             "templates": {k: t.version for k, t in sorted(self.templates.items())}, "pii": [options.pii_check, options.pii_mode]},
+             "templates": {k: t.version for k, t in sorted(self.templates.items())}, "pii": [options.pii_check, options.pii_mode],
+             "grounding_min": options.grounding_min},
             sort_keys=True,
         )
 
@@ -401,10 +503,11 @@ class SynthQAGenerator:
             self._pii = PIIEngine(mode=self.options.pii_mode)
         return self._pii
 
-    def _items(self, doc: Document) -> list[_Item]:
-        passage = doc.text[: self.options.max_passage_chars]
+    def _items(self, doc: Document, passage: str | None = None, title: str | None = None) -> list[_Item]:
+        """The requests for one passage; ``passage`` and ``title`` are their redacted forms (redacted here if None)."""
+        if passage is None:
+            passage, title = self._redact_passages([doc])[0]
         digest = hashlib.sha256((self._settings + "\0" + passage).encode()).hexdigest()[:24]
-        title = str(doc.meta.get("title", "")) if doc.meta else ""
         items = []
         for style in self.options.styles:
             for lang in self.options.languages:
@@ -412,9 +515,20 @@ class SynthQAGenerator:
                 seed = None
                 if self.options.sampling.seed is not None:
                     seed = (self.options.sampling.seed + int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16)) % (2**31)
-                messages = self.templates[style].render(lang, passage, doc.source, title)
-                items.append(_Item(doc, style, lang, item_id, digest, messages, seed))
+                messages = self.templates[style].render(lang, passage, doc.source, title or "")
+                items.append(_Item(doc, passage, style, lang, item_id, digest, messages, seed))
         return items
+
+    def _redact_passages(self, docs: list[Document]) -> list[tuple[str, str]]:
+        """(passage, title) of each document with PII replaced by placeholders: what a prompt may hold."""
+        texts, langs = [], []
+        for doc in docs:
+            title = str(doc.meta.get("title", "")) if doc.meta else ""
+            lang = doc.lang if doc.lang in ("ja", "en") else None
+            texts += [doc.text[: self.options.max_passage_chars], title]
+            langs += [lang, lang]
+        redacted = [text for text, _ in self.pii.redact_batch(texts, langs)]
+        return [(redacted[2 * i], redacted[2 * i + 1]) for i in range(len(docs))]
 
     def _params(self, seed: int | None) -> Any:
         from medswallow.inference import SamplingParams
@@ -423,34 +537,51 @@ class SynthQAGenerator:
         return SamplingParams(temperature=s.temperature, top_p=s.top_p, top_k=s.top_k, min_p=0.0,
                               max_tokens=s.max_tokens, seed=seed, reasoning_effort=s.reasoning_effort)
 
+    def _provenance(self, item: _Item) -> dict[str, Any]:
+        """Where an item comes from; stored with its outcome, so a record re-emitted from the journal is the same."""
+        template = self.templates[item.style]
+        return {
+            "template": f"{template.path.name}@{template.version}", "prompt_lang": item.lang, "seed": item.seed,
+            "sampling": self.options.sampling.model_dump(exclude={"seed"}),
+            "teacher": self.options.model, "teacher_checkpoint": self._checkpoint or "unknown",
+            "passage_sha256": hashlib.sha256(item.text.encode("utf-8")).hexdigest(),
+            "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+
     def _judge(self, item: _Item, res: Any) -> dict[str, Any]:
-        """One teacher result -> a journal outcome: {"status": "generated"|"rejected", ...}."""
+        """One teacher result -> a journal outcome: {"status": "generated"|"rejected"|"error", ...}."""
         usage = {"latency_s": round(res.latency_s, 4), "prompt_tokens": res.usage.prompt_tokens,
                  "completion_tokens": res.usage.completion_tokens, "reasoning_tokens": res.usage.reasoning_tokens}
         if not res.ok:
             return {"status": "error", "reason": "teacher_error:" + res.error.split(":")[0].split(" (")[0].replace(" ", "_"), **usage}
+        usage["provenance"] = self._provenance(item)
         if res.truncated:
             return {"status": "rejected", "reason": "truncated", "detail": f"finish_reason={res.finish_reason}", **usage}
         if not res.text.strip():
             return {"status": "rejected", "reason": "no_answer", **usage}
-        qa, reason = validate_item(item.style, extract_json(res.text))
-        if qa is None:
+        raw, reason = validate_item(item.style, extract_json(res.text))
+        if raw is None:
             return {"status": "rejected", "reason": reason, **usage}
-        text = render_item(item.style, item.lang, qa)
-        lang_reason = language_reason(text, item.lang)
+        lang_reason = language_reason(render_item(item.style, item.lang, raw), item.lang)
         if lang_reason:
             return {"status": "rejected", "reason": lang_reason, **usage}
-        if self.options.pii_check:
-            labels = introduced_pii(self.pii, text, item.passage.text, item.lang)
-            if labels:
-                return {"status": "rejected", "reason": f"pii_introduced:{labels[0]}", "detail": ",".join(labels), **usage}
-        return {"status": "generated", "qa": qa, "text": text, **usage}
+        # Redacted whatever the check decides: only redacted fields are ever stored or written.
+        qa, labels = redact_fields(self.pii, raw, item.text, item.lang)
+        if self.options.pii_check and labels:
+            return {"status": "rejected", "reason": f"pii_introduced:{labels[0]}", "detail": ",".join(labels), **usage}
+        if self.options.grounding_min > 0:
+            score = round(item_grounding(item.style, qa, item.text), 3)
+            usage["provenance"]["grounding"] = score
+            if score < self.options.grounding_min:
+                return {"status": "rejected", "reason": "ungrounded", "detail": f"grounding {score} < {self.options.grounding_min}", **usage}
+        return {"status": "generated", "qa": qa, "text": render_item(item.style, item.lang, qa), **usage}
 
-    def _emit(self, item: _Item, outcome: dict[str, Any], cached: bool) -> Document | Rejected:
+    def _emit(self, item: _Item, outcome: dict[str, Any]) -> Document | Rejected:
         meta = {"passage_id": item.passage.id, "passage_source": item.passage.source, "style": item.style,
                 "teacher": self.options.model, "latency_s": outcome.get("latency_s", 0.0),
-                "prompt_tokens": outcome.get("prompt_tokens", 0), "completion_tokens": outcome.get("completion_tokens", 0),
-                "cached": cached}
+                "prompt_tokens": outcome.get("prompt_tokens", 0), "completion_tokens": outcome.get("completion_tokens", 0)}
+        if "provenance" in outcome:
+            meta["provenance"] = outcome["provenance"]
         if outcome["status"] == "generated":
             key = question_key(outcome["qa"]["question"])
             if key not in self._seen_questions:
@@ -466,7 +597,10 @@ class SynthQAGenerator:
                         detail=outcome.get("detail", ""), meta={**meta, "lang": item.lang})
 
     def run(self, passages: Iterable[Document], batch_passages: int = 64) -> Iterator[Document | Rejected]:
-        """Yield one record per (passage, style, language), plus one Rejected per passage too short to use."""
+        """Yield one record per (passage, style, language), plus one Rejected per passage too short to use.
+
+        Raises a UserError at the end when requests failed for good (see ``allow_teacher_errors``).
+        """
         batch: list[Document] = []
         for doc in passages:
             self.stats.passages += 1
@@ -482,25 +616,55 @@ class SynthQAGenerator:
         if batch:
             yield from self._run_batch(batch)
         self._finish()
+        if self.stats.teacher_errors and not self.options.allow_teacher_errors:
+            why = ", ".join(f"{n} {r.removeprefix('teacher_error:')}" for r, n in self._errors.most_common(3))
+            raise UserError(
+                f"synthetic QA: {self.stats.teacher_errors} of {self.stats.items} requests to the teacher at "
+                f"{', '.join(self.options.base_urls)} failed ({why}); the answers received are kept in {self.cache_dir}: "
+                "fix the teacher and run the same command again (or set options.allow_teacher_errors: true)"
+            )
 
     def _run_batch(self, docs: list[Document]) -> Iterator[Document | Rejected]:
-        items = [it for doc in docs for it in self._items(doc)]
+        redacted = self._redact_passages(docs)
+        items = [it for doc, (text, title) in zip(docs, redacted, strict=True) for it in self._items(doc, text, title)]
         self.stats.items += len(items)
         outcomes: list[dict[str, Any] | None] = [self.journal.get(it.item_id, it.fingerprint) for it in items]
         todo = [i for i, o in enumerate(outcomes) if o is None]
         self.stats.from_journal += len(items) - len(todo)
-        cached = [o is not None for o in outcomes]  # journaled items are re-emitted without a request
         if todo:
             results = self._ask([items[i] for i in todo])
             for i, res in zip(todo, results, strict=True):
-                outcome = self._judge(items[i], res)
-                cached[i] = bool(res.cached)
-                if outcome["status"] != "error":  # failures are asked again on the next run
+                # Through JSON, as the journal returns it: a fresh record and a resumed one are the same.
+                outcome = json.loads(json.dumps(self._judge(items[i], res), ensure_ascii=False))
+                if outcome["status"] == "error":  # failures are asked again on the next run
+                    self.stats.teacher_errors += 1
+                    self._errors[outcome["reason"]] += 1
+                else:
                     self.journal.put(items[i].item_id, items[i].fingerprint, outcome)
                 outcomes[i] = outcome
-        for item, final, was_cached in zip(items, outcomes, cached, strict=True):
+        for item, final in zip(items, outcomes, strict=True):
             assert final is not None
-            yield self._emit(item, final, was_cached)
+            yield self._emit(item, final)
+
+    def _preflight(self) -> None:
+        """Before the first request: the teacher answers and serves the model (else one line naming the URL);
+        its checkpoint (``root`` in /v1/models) goes into every item's provenance and the cache namespace."""
+        if self._checkpoint is not None:
+            return
+        model_cards = getattr(self.client, "model_cards", None)
+        if model_cards is None:  # a client without /v1/models (tests, offline backends)
+            self._checkpoint = "unknown"
+            return
+        try:
+            cards = model_cards()
+        except UserError as exc:
+            raise UserError(f"synthetic QA teacher: {exc} (options.base_urls)") from None
+        roots = sorted({str(c.get("root") or c.get("id")) for c in cards.values()})
+        if len(roots) > 1:
+            raise UserError(f"synthetic QA teacher: the replicas at {', '.join(cards)} serve different checkpoints ({', '.join(roots)})")
+        self._checkpoint = roots[0]
+        if hasattr(self.client, "cache_namespace"):
+            self.client.cache_namespace = self._checkpoint  # another checkpoint under the same name is asked again
 
     def _ask(self, items: list[_Item]) -> list[Any]:
         import asyncio
@@ -508,6 +672,7 @@ class SynthQAGenerator:
         from medswallow.console import progress as progress_bar
         from medswallow.inference import run_sync
 
+        self._preflight()
         client = self.client
 
         async def go() -> list[Any]:

@@ -1,11 +1,14 @@
-"""Synthetic QA: the parser and validator on hand-written teacher outputs, then the stage end to end on vLLM.
+"""Synthetic QA: the parser, validator, PII and grounding checks on hand-written teacher outputs; the stage
+against a local teacher that copies what it is shown (personal data, failures, resuming, provenance); then
+end to end on vLLM.
 
-The tiny served model writes noise, so end to end nearly every item is rejected (truncated): the test
-there checks accounting and resuming, and the success path is checked on the table of outputs below.
+The tiny served model writes noise, so on vLLM nearly every item is rejected (truncated): the test there
+checks accounting and resuming, and the success path is checked on the table of outputs and the copying teacher.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -18,6 +21,7 @@ from medswallow.corpus.synth_qa import (
     _Item,
     extract_json,
     generate_qa,
+    grounding_score,
     load_templates,
     options_from,
     validate_item,
@@ -69,16 +73,33 @@ TABLE = [
     ("explanation too short", "explanation", "en", PASSAGE_EN, result('{"question": "Why step up asthma treatment?", "answer": "Symptoms."}'), "rejected", "schema:answer"),
     ("PII the passage does not have", "short_answer", "ja", PASSAGE_JA,
      result('{"question": "患者の連絡先 090-8765-4321 に電話する前に確認する血圧の基準は？", "answer": "140/90mmHg以上"}'), "rejected", "pii_introduced:"),
-    ("PII copied from the passage is allowed", "short_answer", "ja", PASSAGE_JA,
-     result('{"question": "学会事務局の問い合わせ先番号は何か。", "answer": "03-1234-5678"}'), "generated", "問題: 学会事務局"),
+    # The teacher sees the passage redacted ("<PHONE_NUMBER>（学会事務局）"): a number it writes anyway is not in
+    # what it was shown (memorised, or missed by the engine), whatever the source's pii setting.
+    ("identifier of the raw passage in the answer", "short_answer", "ja", PASSAGE_JA,
+     result('{"question": "学会事務局の問い合わせ先番号は何か。", "answer": "03-1234-5678"}'), "rejected", "pii_introduced:PHONE_NUMBER"),
+    ("answer that is only a placeholder", "short_answer", "ja", PASSAGE_JA,
+     result('{"question": "学会事務局の問い合わせ先番号は何か。", "answer": "<PHONE_NUMBER>"}'), "rejected", "ungrounded"),
+    ("well-formed answer from outside the passage", "short_answer", "en", PASSAGE_EN,
+     result('{"question": "What should be given for mild asthma?", "answer": "Oral amoxicillin for ten days"}'), "rejected", "ungrounded"),
+    ("negated MCQ grounded by its explanation", "mcq", "ja", PASSAGE_JA,
+     result(json.dumps({**MCQ_JA, "explanation": "第一選択薬はCa拮抗薬、ARB、ACE阻害薬、少量の利尿薬である。"}, ensure_ascii=False)), "generated", "問題: 高血圧"),
+    ("MCQ whose answer and explanation are not in the passage", "mcq", "en", PASSAGE_EN,
+     result(json.dumps({**MCQ_EN, "answer": "D", "explanation": "Bacterial infection drives most exacerbations."})), "rejected", "ungrounded"),
     ("request failed after retries", "mcq", "ja", PASSAGE_JA, result("", "error", error="http 503: overloaded (gave up after 6 attempts)"), "error", "teacher_error:http_503"),
 ]
 
 
 @pytest.fixture(scope="module")
-def generator(tmp_path_factory):
+def pii_engine():
+    from medswallow.pii import PIIEngine
+
+    return PIIEngine(mode="fast")
+
+
+@pytest.fixture(scope="module")
+def generator(tmp_path_factory, pii_engine):
     opts = options_from({"model": "teacher", "cache_dir": str(tmp_path_factory.mktemp("synth")), "progress": False}, "test")
-    gen = SynthQAGenerator(opts)
+    gen = SynthQAGenerator(opts, pii_engine=pii_engine)
     yield gen
     gen.close()
 
@@ -96,21 +117,64 @@ def test_teacher_output_table(generator, style, lang, passage, res, status, expe
         assert outcome["text"].startswith(expect)
     else:
         assert outcome["reason"].startswith(expect)
-        assert "090-8765-4321" not in json.dumps(outcome, ensure_ascii=False)  # values never reach records
+    blob = json.dumps(outcome, ensure_ascii=False)
+    assert "090-8765-4321" not in blob and "03-1234-5678" not in blob  # values never reach records
     assert outcome["prompt_tokens"] == 100 and outcome["latency_s"] == 0.5
 
 
 def test_emit_keeps_provenance_and_drops_duplicate_questions(generator):
     item = item_for(generator, "mcq", "ja", PASSAGE_JA)
+    assert "03-1234-5678" not in json.dumps(item.messages, ensure_ascii=False) and "<PHONE_NUMBER>" in item.text
     outcome = generator._judge(item, result(json.dumps(MCQ_JA, ensure_ascii=False)))
-    first = generator._emit(item, outcome, cached=False)
+    first = generator._emit(item, outcome)
     assert isinstance(first, Document) and first.id == "guidelines:p1:mcq:ja" and first.lang == "ja"
     assert first.meta["passage_id"] == "guidelines:p1" and first.meta["qa"]["answer"] == "E"
     assert "E. β遮断薬" in first.text and first.text.endswith("少量の利尿薬である。")
-    second = generator._emit(item, outcome, cached=True)
+    prov = first.meta["provenance"]
+    assert prov["template"].startswith("mcq.yaml@") and prov["seed"] == item.seed and prov["sampling"]["temperature"] == 0.6
+    assert prov["teacher"] == "teacher" and prov["passage_sha256"] == hashlib.sha256(item.text.encode()).hexdigest()
+    assert prov["generated_at"].endswith("Z") and prov["grounding"] >= 0.5 and "cached" not in first.meta
+    second = generator._emit(item, outcome)
     assert isinstance(second, Rejected) and second.reason == "duplicate" and second.text == ""
-    failed = generator._emit(item, generator._judge(item, result("", "error", error="timeout (gave up after 6 attempts)")), cached=False)
+    failed = generator._emit(item, generator._judge(item, result("", "error", error="timeout (gave up after 6 attempts)")))
     assert isinstance(failed, Rejected) and failed.kind == "quarantined" and failed.reason == "teacher_error:timeout"
+
+
+def test_generated_fields_are_redacted_in_text_and_meta_alike(generator):
+    item = item_for(generator, "short_answer", "ja", PASSAGE_JA)
+    generator.options.pii_check = False  # even with the check off, nothing raw is kept
+    try:
+        outcome = generator._judge(item, result('{"question": "学会事務局の問い合わせ先は？", "answer": "03-1234-5678（学会事務局）"}'))
+    finally:
+        generator.options.pii_check = True
+    blob = json.dumps(outcome, ensure_ascii=False)
+    assert "03-1234-5678" not in blob and outcome["qa"]["answer"] == "<PHONE_NUMBER>（学会事務局）"
+
+
+# Real passages (the sample guidelines) with answers a teacher could write: paraphrases of the passage pass,
+# fluent medical answers the passage does not support fail.
+GUIDELINES = REPO / "corpora" / "samples" / "guidelines"
+GROUNDING = [
+    ("ja_diabetes.md", "HbA1c 7.0%未満", True),
+    ("ja_diabetes.md", "意識障害がある場合はブドウ糖を静脈内に投与するか、グルカゴンを使う。", True),
+    ("ja_diabetes.md", "スルホニル尿素薬による低血糖は長引きやすいため、入院して経過を観察する。", True),
+    ("ja_diabetes.md", "足を毎回の外来で観察し、胼胝や白癬、潰瘍がないか確かめる。", True),
+    ("ja_diabetes.md", "インスリン療法を直ちに開始し、食事療法は不要である。", False),
+    ("ja_diabetes.md", "抗菌薬を7日間投与する。", False),
+    ("ja_diabetes.md", "毎日30分の有酸素運動を行い、体重を5%減らすことが推奨される。", False),
+    ("en_asthma.md", "Spirometry with a positive bronchodilator response, or serial peak flow measurements", True),
+    ("en_asthma.md", "Refer them for phenotyping and consideration of biological therapy.", True),
+    ("en_asthma.md", "Spirometry with a bronchodilator test", True),
+    ("en_asthma.md", "A chest CT scan and a sweat chloride test", False),
+    ("en_asthma.md", "Montelukast monotherapy taken every night", False),
+    ("en_asthma.md", "Start a short course of oral prednisolone and admit the patient to intensive care.", False),
+]
+
+
+@pytest.mark.parametrize("file,answer,grounded", GROUNDING, ids=[f"{g[0]}:{g[1][:24]}" for g in GROUNDING])
+def test_grounding_score_separates_paraphrases_from_outside_answers(file, answer, grounded):
+    score = grounding_score(answer, (GUIDELINES / file).read_text(encoding="utf-8"))
+    assert (score >= 0.5) is grounded, score
 
 
 @pytest.mark.parametrize(

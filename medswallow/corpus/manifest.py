@@ -97,6 +97,7 @@ def build_manifest(recipe: Any, layout: Layout, units: list[dict[str, Any]]) -> 
             "dedup": sel["dedup"],
             "decontamination": _sorted(p["decontam"]),
             "mixture": sel["mixture"],
+            "ids_renamed": sel.get("ids_renamed", 0),
         }
         totals.update(
             read=p["read"], kept=sel["kept"], dropped=n_dropped, quarantined=n_quar, docs_out=sel["docs_out"],
@@ -189,6 +190,12 @@ def dataset_card(m: dict[str, Any]) -> str:
             f"| {name} | {s['type']} | {s['domain']} | {lic} | {_fmt(s['docs']['kept'])} | {_fmt(s['tokens']['out'])} "
             f"| {s['mixture']['epochs']:.2f} | {_fmt(sum(s['pii']['spans'].values()))} |"
         )
+    for src in m["recipe"]["sources"]:
+        if src.get("type") == "synthetic_qa":
+            opts = src.get("options") or {}
+            lines += ["", f"`{src['name']}` is synthetic QA written by the teacher model `{opts.get('model', 'unknown')}` "
+                      f"from passages of {', '.join(src.get('from_sources', []))}; each item's `meta.provenance` names the "
+                      "teacher checkpoint, prompt template version, seed, sampling settings, passage hash and time."]
     lines += [
         "",
         "Licenses of the sources: " + ", ".join(licenses) + ". Use of the mixture is bound by each of them.",

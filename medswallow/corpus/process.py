@@ -208,11 +208,21 @@ class UnitProcessor:
         self.normalize = Normalizer(recipe.normalize)
         self.stages = build_stages(recipe, self.source, layout)
         self.redactor = next((s for s in self.stages if s.name == "pii"), None)
+        self.scrubber = self._scrubber()
         d = recipe.dedup
         self.dedup = self.source.dedup and (d.exact or d.near)
         self.hasher = MinHasher(d.bands, d.rows, d.seed, d.ngram_ja, d.ngram_other)
         self.stats = UnitStats(unit.source, unit.rel)
         self.writer = UnitWriter(recipe, layout, rank)
+
+    def _scrubber(self) -> Any:
+        """Ids and meta pass the PII engine where the source is redacted (see FieldScrubber)."""
+        mode = self.recipe.pii_mode(self.source)
+        if mode == "off" and self.source.id_policy != "position":
+            return None
+        from medswallow.corpus.redact import FieldScrubber
+
+        return FieldScrubber(self.source, None if mode == "off" else mode, self.recipe.pii.pseudonymize, self.unit.rel)
 
     def run(self) -> UnitStats:
         try:
@@ -222,12 +232,12 @@ class UnitProcessor:
                 self.stats.read += 1
                 if isinstance(item, Rejected):
                     # Readers never attach raw text; a derived source (synthetic QA) may: redact it then.
-                    self._rejected([item], redact=bool(item.text))
+                    self._rejected([item], redact=bool(item.text), scrub=True)
                     continue
                 self.stats.bytes_in += len(item.text.encode("utf-8"))
                 item.text = self.normalize(item.text)
                 if not item.text:
-                    self._rejected([_reject(item, "normalize", "normalize:empty")], redact=False)
+                    self._rejected([_reject(item, "normalize", "normalize:empty")], redact=False, scrub=True)
                     continue
                 batch.append(item)
                 if len(batch) >= BATCH:
@@ -246,6 +256,10 @@ class UnitProcessor:
         return self.stats
 
     def _batch(self, docs: list[Document]) -> None:
+        if self.scrubber is not None and docs:
+            t0 = time.process_time()
+            self.scrubber.scrub(docs)
+            self.stats.tick("pii", t0)
         before_pii = True
         for stage in self.stages:
             if not docs:
@@ -299,9 +313,12 @@ class UnitProcessor:
         self.stats.tokens_kept += sum(tokens)
         self.stats.langs.update(d.lang for d in docs)
 
-    def _rejected(self, records: list[Rejected], redact: bool) -> None:
+    def _rejected(self, records: list[Rejected], redact: bool, scrub: bool = False) -> None:
         if not records:
             return
+        if scrub and self.scrubber is not None:
+            # Records straight from the reader; those from the stages were scrubbed with their batch.
+            self.scrubber.scrub(records)
         from medswallow.models.tokenizer import count_tokens_batch
 
         with_text = [r for r in records if r.text]

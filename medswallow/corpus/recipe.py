@@ -64,6 +64,12 @@ class SourceCommon(StrictModel):
     )
     max_epochs: float = Field(default=4.0, gt=0, description="Upsampling never repeats this source more often than this.")
     max_record_mb: float = Field(default=16.0, gt=0, description="Records larger than this are quarantined, not loaded.")
+    id_policy: Literal["redact", "position", "keep"] = Field(
+        default="redact",
+        description="Record ids taken from the data: 'redact' checks each with the PII engine and replaces one that "
+        "holds personal data by its position (file:line); 'position' always uses the position; 'keep' writes them as "
+        "they are (only for ids known to be safe, e.g. PMIDs). Without PII redaction on the source, 'redact' keeps them.",
+    )
 
     @field_validator("pii", mode="before")
     @classmethod

@@ -87,3 +87,111 @@ class RedactStage(Stage):
                 except Exception as exc:
                     out.append(exc)
             return out
+
+
+# ---------------------------------------------------------------------------------------------- ids and meta
+
+# Meta keys the build itself writes with values that cannot hold personal data.
+SAFE_META = frozenset({"line", "row", "encoding", "pii_spans", "format"})
+
+
+class FieldScrubber:
+    """Keeps personal data out of the fields written next to the text: record ids and ``meta`` values.
+
+    A value is checked with its field name as context (``mrn: 48213377`` is a record number where the bare
+    number is not). A record id holding personal data is replaced by its position (``source:file:line``),
+    which is unique and says nothing about the person; a ``meta`` value has its spans replaced by typed
+    placeholders like the text. The file name is checked once per unit. ``id_policy`` of the source:
+    ``redact`` (default), ``position`` (always the position) or ``keep`` (ids are known to be safe).
+    """
+
+    def __init__(self, source: Any, mode: str | None, pseudonymize: bool, rel: str) -> None:
+        self.source = source.name
+        self.policy = getattr(source, "id_policy", "redact")
+        fields = getattr(source, "fields", None)
+        self.id_label = getattr(fields, "id", None) or getattr(source, "id", None) or "id"
+        self.mode = mode
+        self.pseudonymize = pseudonymize
+        self.rel = rel
+        self.safe_rel = self._redact([f"file: {rel}"])[0][len("file: "):] if mode else rel
+        self.ids_replaced = 0
+
+    def _redact(self, texts: list[str]) -> list[str]:
+        eng = engine(self.mode, self.pseudonymize)
+        out = []
+        for r in _redact_safely(eng, texts):
+            out.append(r if isinstance(r, str) else "")
+        return out
+
+    def scrub(self, items: list[Any]) -> None:
+        """Rewrite ids and meta of documents / rejected records in place (one engine call per batch)."""
+        prefix = f"{self.source}:{self.rel}"
+        checks: list[str] = []
+        where: list[tuple[Any, str, Any, int]] = []  # (item, kind, container/key, prefix length)
+        for item in items:
+            positional = item.id == prefix or item.id.startswith((prefix + ":", prefix + "@"))
+            if positional:
+                if self.safe_rel != self.rel:
+                    item.id = f"{self.source}:{self.safe_rel}{item.id[len(prefix):]}"
+            elif self.policy == "position":
+                self._to_position(item)
+            elif self.policy == "redact" and self.mode:
+                label = f"{self.id_label}: "
+                checks.append(label + item.id[len(self.source) + 1 :])
+                where.append((item, "id", None, len(label)))
+            meta = item.meta
+            if "file" in meta:
+                meta["file"] = self.safe_rel
+            if self.mode:
+                for key, value in meta.items():
+                    if key not in SAFE_META and key != "file":
+                        self._collect(meta, key, key, value, checks, where)
+        if not checks:
+            return
+        redacted = self._redact(checks)
+        for (item, kind, ref, cut), original, new in zip(where, checks, redacted, strict=True):
+            if new == original:
+                continue
+            if kind == "id":
+                self._to_position(item)
+            else:
+                container, key = ref
+                container[key] = new[cut:]
+
+    def _collect(self, container: Any, key: Any, label: str, value: Any, checks: list[str], where: list[Any]) -> None:
+        if isinstance(value, bool) or value is None:
+            return
+        if isinstance(value, str | int | float):
+            text = value if isinstance(value, str) else str(value)
+            prefix = f"{label}: "
+            checks.append(prefix + text)
+            where.append((None, "meta", (container, key), len(prefix)))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                self._collect(value, i, label, v, checks, where)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self._collect(value, k, str(k), v, checks, where)
+
+    def _to_position(self, item: Any) -> None:
+        pos = item.meta.get("line", item.meta.get("row"))
+        item.id = f"{self.source}:{self.safe_rel}:{pos}" if pos is not None else f"{self.source}:{self.safe_rel}"
+        item.meta["id_replaced"] = True  # the record's own id was not written (personal data or policy)
+        self.ids_replaced += 1
+
+
+def _redact_safely(eng: Any, texts: list[str]) -> list[Any]:
+    try:
+        return [r[0] for r in eng.redact_batch(texts, [None] * len(texts))]
+    except UserError:
+        raise
+    except Exception:
+        out: list[Any] = []
+        for t in texts:
+            try:
+                out.append(eng.redact(t)[0])
+            except UserError:
+                raise
+            except Exception as exc:
+                out.append(exc)
+        return out

@@ -59,11 +59,15 @@ def select(recipe: Any, layout: Layout, units: list[dict[str, Any]]) -> dict[str
         sel = np.flatnonzero(survivors & (source_of == i))
         copies[sel] = sample_copies(order[sel], tokens[sel], targets[name].target_tokens)
 
+    # -- ids: two different documents with one id must not both reach the shards ------------------
+    renamed = _rename_repeated_ids(layout, offsets, order, copies > 0, recipe.seed)
+
     # -- decisions per unit -----------------------------------------------------------------------
     rep_ids = _ids_of(layout, offsets, np.unique(roots[duplicate]))
     for r in range(n_units):
         lo, hi = int(offsets[r]), int(offsets[r + 1])
-        _write_decisions(layout, r, copies[lo:hi], duplicate[lo:hi], dup_exact[lo:hi], roots[lo:hi], survivors[lo:hi], rep_ids)
+        new_ids = {g - lo: v for g, v in renamed.items() if lo <= g < hi}
+        _write_decisions(layout, r, copies[lo:hi], duplicate[lo:hi], dup_exact[lo:hi], roots[lo:hi], survivors[lo:hi], rep_ids, new_ids)
 
     # -- per-source report ------------------------------------------------------------------------
     report: dict[str, Any] = {}
@@ -87,6 +91,7 @@ def select(recipe: Any, layout: Layout, units: list[dict[str, Any]]) -> dict[str
             "docs_out": int(copies[mine].sum()),
             "tokens_out": int((copies[mine] * tokens[mine]).sum()),
             "mixture": targets[name].to_dict(),
+            "ids_renamed": int(sum(1 for g in renamed if source_of[g] == i)),
         }
 
     # -- output shards: contiguous units, about max_shard_mb of text each ---------------------------
@@ -156,7 +161,44 @@ def _ids_of(layout: Layout, offsets: np.ndarray, wanted: np.ndarray) -> dict[int
     return out
 
 
-def _write_decisions(layout, rank, copies, duplicate, dup_exact, roots, survivors, rep_ids) -> None:  # type: ignore[no-untyped-def]
+def _rename_repeated_ids(layout: Layout, offsets: np.ndarray, order: np.ndarray, kept: np.ndarray, seed: int) -> dict[int, str]:
+    """New ids for kept documents whose id an earlier kept document already has: ``ID~2``, ``ID~3``...
+
+    ``order`` is a 64-bit hash of each id, so repeats are found without reading the ids; only the few
+    candidates are read to confirm. A new id is checked against every id of the build.
+    """
+    import xxhash
+
+    idx = np.flatnonzero(kept)
+    if len(idx) < 2:
+        return {}
+    _, inverse, counts = np.unique(order[idx], return_inverse=True, return_counts=True)
+    candidates = idx[counts[inverse] > 1]
+    if len(candidates) == 0:
+        return {}
+    ids = _ids_of(layout, offsets, candidates)
+    taken = set(order.tolist())
+    seen: dict[str, int] = {}
+    out: dict[int, str] = {}
+    for g in sorted(ids):  # global order: sources in recipe order, files and records in input order
+        rid = ids[g]
+        seen[rid] = seen.get(rid, 0) + 1
+        if seen[rid] == 1:
+            continue
+        k = seen[rid]
+        while True:
+            new = f"{rid}~{k}"
+            h = xxhash.xxh3_64_intdigest(f"{seed}:{new}".encode())
+            if h not in taken:
+                break
+            k += 1
+        taken.add(h)
+        seen[rid] = k
+        out[g] = new
+    return out
+
+
+def _write_decisions(layout, rank, copies, duplicate, dup_exact, roots, survivors, rep_ids, new_ids) -> None:  # type: ignore[no-untyped-def]
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -173,7 +215,11 @@ def _write_decisions(layout, rank, copies, duplicate, dup_exact, roots, survivor
             reasons.append(None)
             details.append(None)
     table = pa.table(
-        {"copies": pa.array(copies, pa.uint16()), "reason": pa.array(reasons, pa.string()), "detail": pa.array(details, pa.string())}
+        {
+            "copies": pa.array(copies, pa.uint16()), "reason": pa.array(reasons, pa.string()),
+            "detail": pa.array(details, pa.string()),
+            "new_id": pa.array([new_ids.get(i) for i in range(len(copies))], pa.string()),
+        }
     )
     path = layout.select_data(rank)
     path.parent.mkdir(parents=True, exist_ok=True)

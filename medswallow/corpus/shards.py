@@ -62,6 +62,12 @@ def write_shard(recipe: Any, layout: Layout, shard: int, ranks: list[int]) -> di
             continue
         take = np.repeat(np.arange(len(copies)), copies)
         copy_no = _copy_numbers(copies)
+        if "new_id" in decisions.column_names and decisions.column("new_id").null_count < decisions.num_rows:
+            # an id an earlier document already had (see select._rename_repeated_ids)
+            new_id = decisions.column("new_id")
+            unit = unit.set_column(0, "id", pa.array(
+                [n if n is not None else o for o, n in zip(unit.column("id").to_pylist(), new_id.to_pylist(), strict=True)], pa.string()
+            ))
         picked = unit.take(pa.array(take))
         ids = [i if c == 0 else f"{i}#{c}" for i, c in zip(picked.column("id").to_pylist(), copy_no, strict=True)]
         tables.append(

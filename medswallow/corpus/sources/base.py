@@ -261,7 +261,7 @@ def sniff(path: str) -> tuple[bytes, str | None]:
         with open_binary(path) as f:
             while len(data) < SNIFF_BYTES:
                 # read1: one underlying read at a time, so bytes decoded before a break are kept
-                chunk = f.read1(min(65536, SNIFF_BYTES - len(data)))
+                chunk = f.read1(min(65536, SNIFF_BYTES - len(data)))  # type: ignore[attr-defined]
                 if not chunk:
                     break
                 data += chunk

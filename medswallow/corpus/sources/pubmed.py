@@ -11,7 +11,15 @@ from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
-from medswallow.corpus.sources.base import STREAM_ERRORS, Item, SourceReader, Unit, open_binary, sniff, unreadable_detail
+from medswallow.corpus.sources.base import (
+    STREAM_ERRORS,
+    Item,
+    SourceReader,
+    Unit,
+    open_binary,
+    sniff,
+    unreadable_detail,
+)
 
 # MEDLINE language codes (ISO 639-2) of the two languages the mixture is about.
 LANG_CODES = {"eng": "en", "jpn": "ja"}

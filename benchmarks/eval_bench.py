@@ -6,6 +6,12 @@ nothing else) on the same server, alternating the two so both see the same serve
 finished eval and counts the requests the server sees (from its /metrics): it must be zero.
 
     python benchmarks/eval_bench.py --items 24 --rounds 2 --concurrency 16 --max-tokens 16
+
+``--model-card LIMIT`` instead runs ``pipelines/eval/model_card.yaml`` on the real published files
+(``--bench``, default ../shared/bench-data; the JMedBench tasks on the test fixtures, the hub being out of
+reach) with the first LIMIT items of each task, and prints both scoring modes and the subsets per task:
+
+    python benchmarks/eval_bench.py --model-card 3 --max-tokens 16 --concurrency 2
 """
 
 from __future__ import annotations
@@ -163,6 +169,52 @@ async def flood(base_url: str, bodies: list[dict[str, Any]], concurrency: int) -
         return time.perf_counter() - t0
 
 
+REPO = Path(__file__).resolve().parents[1]
+
+
+def model_card(url: str, args: argparse.Namespace, work: Path) -> None:
+    """The model-card suite as shipped, on the real layouts, a few items per task, both scoring modes."""
+    import os
+
+    from medswallow.bench.runner import run_suite
+    from medswallow.bench.suite import Suite
+    from medswallow.config import load_config
+
+    os.environ["MEDSWALLOW_BENCH"] = str(args.bench.resolve())
+    os.environ.setdefault("MEDSWALLOW_JMEDBENCH", str(REPO / "tests" / "bench" / "fixtures" / "jmedbench"))
+    overrides = [
+        f"sampling.max_tokens={args.max_tokens}",
+        "sampling.reasoning_effort=low",
+        f"backend.concurrency={args.concurrency}",
+        "bootstrap=200",
+    ]
+    suite = load_config(Suite, REPO / "pipelines" / "eval" / "model_card.yaml", overrides)
+    out = args.out or work / "model-card"
+    t0 = time.perf_counter()
+    res = run_suite(suite, out, model="tiny-gptoss", base_urls=[url], limit=args.model_card)
+    wall = time.perf_counter() - t0
+    for name, t in res["tasks"].items():
+        off = t.get("official") or {}
+        sub = t["subsets"]
+        row = {
+            "task": name,
+            "asked": t["asked"],
+            "robust_n": t["n"],
+            "robust_acc": t["accuracy"],
+            "official_n": off.get("n"),
+            "official_acc": off.get("accuracy"),
+            "differ": len(off.get("differ", [])),
+            "text_only_n": sub["text_only"]["n"],
+            "figure_n": sub["figure"]["n"],
+            "voided": len(sub["voided"]),
+            "excluded": len(sub["excluded"]) + len(sub["excluded_by_exam"]),
+            "truncation_rate": t.get("truncation_rate"),
+            "published": t["published"],
+        }
+        print(json.dumps(row, ensure_ascii=False), flush=True)
+    print(json.dumps({"wall_s": round(wall, 1), "report": str(out / "report.md")}), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--items", type=int, default=24, help="items per task (8 tasks)")
@@ -171,6 +223,11 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=16)
     ap.add_argument("--port", type=int, default=8937)
     ap.add_argument("--json", type=Path, default=None, help="write the numbers here")
+    ap.add_argument(
+        "--model-card", type=int, default=None, metavar="LIMIT", help="model-card suite, real files"
+    )
+    ap.add_argument("--bench", type=Path, default=REPO.parent / "shared" / "bench-data")
+    ap.add_argument("--out", type=Path, default=None, help="model-card run output folder")
     args = ap.parse_args()
 
     from medswallow.bench.runner import chat_jobs, make_client, prepare, run_suite
@@ -211,6 +268,10 @@ def main() -> None:
         extra_env=env,
         log_path=work / "server.log",
     )
+    if args.model_card is not None:
+        with server:
+            model_card(server.base_url, args, work)
+        return
     rows: list[dict[str, Any]] = []
     with server:
         url = server.base_url

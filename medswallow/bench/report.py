@@ -114,10 +114,17 @@ def render_markdown(results: dict[str, Any], plot_name: str | None = "accuracy.p
             extra.append(
                 f"picked a contraindicated choice (禁忌肢) on {_pct(t['contraindicated_choice_rate'])}% of {t['contraindicated_items']} items"
             )
-        for exam, k in (t.get("contraindicated_by_exam") or {}).items():
-            fails = " — fails the exam's 4-or-more rule" if any(k["fails_rule_per_repeat"]) else ""
-            picked = ", ".join(str(x) for x in k["picked_per_repeat"])
-            extra.append(f"禁忌肢 picked in exam {exam}: {picked} of {k['items']}{fails}")
+        kinki = t.get("contraindicated_by_exam") or {}
+        if kinki:
+            per = ", ".join(
+                f"{exam} {'/'.join(str(x) for x in k['picked_per_repeat'])} of {k['items']}"
+                for exam, k in kinki.items()
+            )
+            failing = [exam for exam, k in kinki.items() if any(k["fails_rule_per_repeat"])]
+            extra.append(
+                f"禁忌肢 picked per exam (per repeat): {per}; exams failing the 4-or-more rule: "
+                + (", ".join(failing) or "none")
+            )
         if sub.get("voided"):
             extra.append(f"voided (not in robust): {', '.join(sub['voided'])}")
         if sub.get("excluded"):
@@ -144,6 +151,23 @@ def render_markdown(results: dict[str, Any], plot_name: str | None = "accuracy.p
             extra.append(f"{_pct(t['error_rate'])}% of requests failed (rerun to retry)")
         if extra:
             details.append(f"- **{name}**: " + "; ".join(extra))
+    sub_rows = [(name, t) for name, t in s["tasks"].items() if t.get("subsets")]
+    if sub_rows:
+        lines += [
+            "",
+            "## Subsets (robust)",
+            "",
+            "| task | asked | scored | text-only n | text-only % | figure n | figure % | voided | excluded |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        ]
+        for name, t in sub_rows:
+            sub = t["subsets"]
+            to, fig = sub.get("text_only") or {}, sub.get("figure") or {}
+            excl = len(sub.get("excluded") or {}) + len(sub.get("excluded_by_exam") or [])
+            lines.append(
+                f"| `{name}` | {t.get('asked', '–')} | {t['n']} | {to.get('n', 0)} | {_pct(to.get('accuracy'))} "
+                f"| {fig.get('n', 0)} | {_pct(fig.get('accuracy'))} | {len(sub.get('voided') or [])} | {excl} |"
+            )
     if details:
         lines += ["", "## Notes", "", *details]
     for t in (t for t in s["tasks"].values() if len(t.get("by_category") or {}) > 1):

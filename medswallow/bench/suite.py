@@ -1,7 +1,7 @@
 """Eval suites: a typed YAML recipe naming the model, the backend, the sampling and the task runs.
 
 ``medswallow eval SUITE.yaml --model M --base-url URL -o OUT [--set a.b=c]``. Data paths may use
-``${VAR}`` (expanded from the environment) and are relative to the suite file.
+``${VAR}`` and ``${VAR:-default}`` (expanded from the environment) and are relative to the suite file.
 """
 
 from __future__ import annotations
@@ -145,7 +145,9 @@ class Suite(StrictModel):
         """``run.data`` with ``${VAR}`` expanded and relative paths resolved against the suite file."""
         from medswallow.bench.io import is_hf_id
 
-        raw = run.data
+        raw = re.sub(  # ${VAR:-default}: the default when VAR is unset or empty
+            r"\$\{(\w+):-([^}]*)\}", lambda m: os.environ.get(m.group(1)) or m.group(2), run.data
+        )
         missing = [v for v in re.findall(r"\$\{(\w+)\}", raw) if v not in os.environ]
         if missing:
             raise UserError(

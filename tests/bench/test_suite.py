@@ -108,3 +108,31 @@ def test_limit_and_text_only(tmp_path):
     )
     assert len(prepare(suite, suite.tasks[0]).samples) == 8
     assert len(prepare(suite, suite.tasks[0], limit=2).samples) == 2
+
+
+def test_model_card_suite_prepares_against_the_real_layouts(monkeypatch):
+    """MEDSWALLOW_BENCH laid out as the files are published: every task loads, before any model time."""
+    from .conftest import FIXTURES, bench_root
+
+    monkeypatch.setenv("MEDSWALLOW_BENCH", str(bench_root()))
+    monkeypatch.setenv("MEDSWALLOW_JMEDBENCH", str(FIXTURES / "jmedbench"))  # JMedBench is on the hub only
+    suite = load_config(Suite, REPO / "pipelines" / "eval" / "model_card.yaml")
+    asked = {run.task: len(prepare(suite, run).samples) for run in suite.tasks}
+    assert asked == {
+        "igakuqa": 2000,
+        "jjsimqa": 460,
+        "jmmlu_medical": 1271,
+        "mmlu_medical_jp": 3,
+        "medmcqa_jp": 3,
+        "medqa_jp": 2,
+        "jusmleqa_jp": 2,
+        "yakugakuqa": 4485,
+    }
+
+
+def test_data_default_when_variable_unset(monkeypatch, tmp_path):
+    monkeypatch.delenv("NO_SUCH_JMEDBENCH", raising=False)
+    fixtures = REPO / "tests" / "bench" / "fixtures" / "jmedbench"
+    text = f"tasks:\n  - {{task: medqa_jp, data: '${{NO_SUCH_JMEDBENCH:-{fixtures}}}'}}\n"
+    suite = load_config(Suite, write(tmp_path, text))
+    assert prepare(suite, suite.tasks[0]).data == str(fixtures)

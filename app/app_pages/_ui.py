@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import streamlit as st
 
 from medswallow.errors import UserError
 from medswallow.review import auth
-from medswallow.review.i18n import t
+from medswallow.review.i18n import error_text, t
 from medswallow.review.queue import AnnotationInput, AnnotationView
-from medswallow.review.render import escape, render_text
+from medswallow.review.render import escape, invisible_characters, render_text
 from medswallow.review.spans import SpanLabel, locate
 from medswallow.review.store import Actor, ReviewStore
 from medswallow.review.taxonomy import Taxonomy, load_taxonomy
@@ -56,25 +57,170 @@ def oidc_configured() -> bool:
         return False
 
 
+@st.cache_resource(show_spinner=False)
+def _cookie_component():  # type: ignore[no-untyped-def]
+    import streamlit.components.v1 as components
+
+    from medswallow.review.session_cookie import STATIC_DIR
+
+    return components.declare_component("session_cookie", path=str(STATIC_DIR))
+
+
+def _cookie_token() -> str | None:
+    from medswallow.review.web import COOKIE
+
+    try:
+        value = st.context.cookies.get(COOKIE)
+    except Exception:  # no browser behind this run (AppTest, scripts)
+        return None
+    return str(value) if value else None
+
+
+def cookie_sync() -> None:
+    """Ask the server to set or remove the session cookie when a login or logout just happened."""
+    pending = st.session_state.get("cookie_pending") or {"action": "none", "code": ""}
+    with st.sidebar:  # always drawn, at the same place: a component that comes and goes shifts the page
+        result = _cookie_component()(**pending, key="session_cookie", default=None)
+    if isinstance(result, dict) and result.get("action") == pending["action"]:
+        st.session_state.pop("cookie_pending", None)
+
+
+def start_session(token: str) -> None:
+    """After a login: keep the token for this page and hand it to the server for the HttpOnly cookie."""
+    from medswallow.review.web import handoff
+
+    st.session_state["token"] = token
+    st.session_state["cookie_pending"] = {"action": "set", "code": handoff(token)}
+    st.session_state.pop("dead_cookie", None)
+
+
+def end_session() -> None:
+    """Logout: the session row is revoked, the cookie removed, this page's state forgotten (drafts stay)."""
+    token = st.session_state.pop("token", None)
+    if token:
+        auth.logout(store(), token)
+    cookie = _cookie_token()
+    if cookie:
+        auth.logout(store(), cookie)
+        st.session_state["dead_cookie"] = cookie  # this page's view of the cookie is stale until a reload
+    st.session_state["cookie_pending"] = {"action": "clear", "code": ""}
+    st.session_state.pop("uid", None)
+
+
+# Drafts: what a clinician typed for an item, kept in the server's memory per user, so that a reload, a new
+# tab, a logout or an expired session loses nothing (until the server restarts). Saving an item drops its draft.
+_DRAFT_PREFIXES = ("fix_", "comment_", "conf_", "verdict_", "cats_", "sev_", "spans_", "span_ref_", "span_note_")
+
+
+@st.cache_resource(show_spinner=False)
+def _draft_boxes() -> dict[tuple[str, int], dict[str, object]]:
+    return {}
+
+
+def _box(actor: Actor) -> dict[str, object]:
+    return _draft_boxes().setdefault((str(store().url), int(actor.id or 0)), {})
+
+
+def _draft_keys() -> list[str]:
+    return [k for k in st.session_state if isinstance(k, str) and k.startswith(_DRAFT_PREFIXES)]
+
+
+def keep_draft(actor: Actor) -> None:
+    """Remember this page's unsaved input for ``actor`` (called at the end of the annotate/adjudicate pages)."""
+    box = _box(actor)
+    for k in _draft_keys():
+        value = st.session_state[k]
+        box[k] = list(value) if isinstance(value, list) else value
+
+
+def drop_draft(actor: Actor, key: str) -> None:
+    box = _box(actor)
+    for k in [k for k in box if k.endswith(f"_{key}") or f"_{key}_" in k]:
+        del box[k]
+
+
+def _restore_draft(actor: Actor) -> None:
+    box = _box(actor)
+    restored = False
+    for k, value in box.items():
+        if k not in st.session_state:
+            st.session_state[k] = list(value) if isinstance(value, list) else value
+            restored = True
+    if restored:
+        st.session_state["draft_note"] = True
+
+
 def current_user() -> Actor | None:
-    """The logged-in user, or None (an expired session is cleared with a message)."""
+    """The logged-in user, or None (an expired session is cleared with a message, its input kept as a draft).
+
+    The token comes from this page's memory or from the session cookie (a reload or a new tab).
+    """
     s = store()
     token = st.session_state.get("token")
+    if not token:
+        cookie = _cookie_token()
+        if cookie and cookie != st.session_state.get("dead_cookie"):
+            token = cookie
+            st.session_state["token"] = token
     if not token and oidc_configured() and getattr(st.user, "is_logged_in", False):
         try:
             token = auth.login_oidc(s, str(st.user.email))
-            st.session_state["token"] = token
+            start_session(token)
         except UserError as exc:
-            st.session_state["auth_message"] = str(exc)
+            st.session_state["auth_message"] = error_text(str(exc), lang())
             return None
     if not token:
         return None
     try:
-        return auth.resume(s, token)
+        actor = auth.resume(s, token)
     except auth.AuthError as exc:
         st.session_state.pop("token", None)
-        st.session_state["auth_message"] = str(exc)
+        if token == _cookie_token():
+            st.session_state["dead_cookie"] = token
+        uid = st.session_state.pop("uid", None)
+        if uid is not None and _draft_keys():
+            keep_draft(Actor(uid, "", "annotator"))
+            st.session_state["auth_message"] = t("session_expired_draft", lang())
+        else:
+            st.session_state["auth_message"] = error_text(str(exc), lang())
         return None
+    if st.session_state.get("uid") != actor.id:
+        st.session_state["uid"] = actor.id
+        _restore_draft(actor)
+    import time
+
+    st.session_state["last_activity"] = time.time()
+    return actor
+
+
+def session_warning(minutes_before: int = 5) -> None:
+    """A warning, refreshed every 30 s in the page, when the idle timeout is near (checking does not count
+    as activity: it never touches the session)."""
+    import time
+
+    idle = auth.AuthSettings().idle_timeout.total_seconds()
+
+    @st.fragment(run_every=30)
+    def _check() -> None:
+        # The server refreshes the session at most every 30 s: count from 30 s before the last activity.
+        left = idle - (time.time() - float(st.session_state.get("last_activity", time.time())) + 30)
+        if left <= minutes_before * 60:
+            st.warning(t("session_warning", lang(), minutes=max(0, int(left // 60))), icon=":material/timer:")
+
+    _check()
+
+
+def local_time(when: datetime) -> str:
+    """A stored (UTC) time in the reviewers' time zone: $MEDSWALLOW_REVIEW_TZ, Asia/Tokyo by default."""
+    from zoneinfo import ZoneInfo
+
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(ZoneInfo(time_zone())).strftime("%Y-%m-%d %H:%M")
+
+
+def time_zone() -> str:
+    return os.environ.get("MEDSWALLOW_REVIEW_TZ", "Asia/Tokyo")
 
 
 @dataclass
@@ -93,14 +239,24 @@ def require(permission: str) -> Ctx:
         st.stop()
     assert actor is not None
     if not actor.can(permission):
-        st.error(t("no_access", lang(), reason=permission.replace("_", " ")))
+        st.error(t("no_access", lang(), reason=t(f"perm_{permission}", lang())))
         st.stop()
+    if st.session_state.pop("draft_note", False):
+        st.info(t("draft_restored", lang()))
     return Ctx(store(), actor, lang(), taxonomy())
 
 
 def show_inert(text: str, spans: list[SpanLabel] | tuple[SpanLabel, ...] = (), numbered: bool = False) -> None:
     """Model output, rendered as text only (see medswallow.review.render)."""
     st.html(render_text(text, spans, numbered=numbered))
+
+
+def invisible_warning(text: str, lng: str) -> None:
+    """A warning above an answer that holds invisible characters (each is shown as a marker in the text)."""
+    found = invisible_characters(text)
+    if found:
+        shown = " ".join(dict.fromkeys(m for _, m in found))
+        st.warning(t("invisible_chars", lng, n=len(found), chars=shown))
 
 
 def guidelines_link(lng: str) -> None:
@@ -132,12 +288,70 @@ def drafts(key: str, initial: tuple[SpanLabel, ...] = ()) -> list[SpanLabel]:
     return spans
 
 
+@st.cache_resource(show_spinner=False)
+def _span_component():  # type: ignore[no-untyped-def]
+    import streamlit.components.v1 as components
+
+    from medswallow.review.span_select import STATIC_DIR
+
+    return components.declare_component("span_select", path=str(STATIC_DIR))
+
+
+SEVERITY_KEY = "span_severity"  # the severity of the next span: the last one chosen, on every item
+
+
+def next_severity(tax: Taxonomy) -> str:
+    sev = st.session_state.get(SEVERITY_KEY)
+    return sev if sev in tax.severity_ids else tax.severity_ids[1]
+
+
+def _set_next_severity(key: str, sev: str) -> None:
+    st.session_state[SEVERITY_KEY] = sev
+    for lng in ("ja", "en"):  # the keyboard form shows the same default (set before it is drawn)
+        st.session_state[f"span_sev_{key}_{lng}"] = sev
+
+
+def answer_selector(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[SpanLabel], height: int = 420) -> None:
+    """The answer, where spans are marked with the mouse (select, then 1-9), clicked to edit, Delete to remove.
+
+    The answer scrolls inside its own pane, so a long answer never pushes the label form off the screen.
+    """
+    from medswallow.review.span_select import apply_event, component_args
+
+    words = {w: t(f"sel_{w}", lng) for w in ("categories", "severity", "help", "editing", "sent", "select_first")}
+    args = component_args(answer, spans, tax, lng, next_severity(tax), words)
+    args["height"] = height
+    event = _span_component()(**args, key=f"select_{key}", default=None)
+    seen = f"select_seen_{key}"
+    if not isinstance(event, dict) or event.get("id") in (None, st.session_state.get(seen)):
+        return
+    st.session_state[seen] = event["id"]
+    try:
+        new, sev = apply_event(spans, event, answer, tax)
+    except UserError as exc:
+        st.error(error_text(str(exc), lng))
+        return
+    spans[:] = new
+    if sev is not None:
+        _set_next_severity(key, sev)
+    st.rerun()
+
+
 def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[SpanLabel]) -> None:
-    """Add spans by sentence numbers or a pasted passage (Enter submits); list them with remove buttons."""
+    """The keyboard path: add spans by sentence numbers or a pasted passage (Enter submits); the list of
+    spans with their category, severity and note, each removable.
+
+    The form keeps its choices after an add (the severity stays what was chosen last), and a passage that
+    cannot be found stays in the box to be corrected.
+    """
     st.markdown(f"**{t('spans', lng)}**")
     span_cats = [c.id for c in tax.categories if c.span]
-    with st.form(f"span_form_{key}", clear_on_submit=True, border=True):
-        ref = st.text_input(t("span_ref", lng), help=t("span_ref_help", lng), key=f"span_ref_{key}")
+    clear = f"span_ref_clear_{key}"
+    if st.session_state.pop(clear, False):
+        st.session_state[f"span_ref_{key}"] = ""
+    with st.form(f"span_form_{key}", clear_on_submit=False, border=True):
+        ref = st.text_input(t("span_ref", lng), help=t("span_ref_help", lng), key=f"span_ref_{key}",
+                            placeholder=t("span_ref_placeholder", lng))
         c1, c2 = st.columns(2)
         cat = c1.selectbox(
             t("category", lng), span_cats, format_func=lambda c: tax.category(c).name(lng),
@@ -145,16 +359,20 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
         )
         sev = c2.selectbox(
             t("severity", lng), tax.severity_ids, format_func=lambda s: tax.severity(s).name(lng),
-            key=choice_key("span_sev", key, lng, tax.severity_ids[1]),
+            key=choice_key("span_sev", key, lng, next_severity(tax)),
         )
-        note = st.text_input(t("note", lng), key=f"span_note_{key}")
+        note = st.text_input(t("note", lng), key=f"span_note_{key}", placeholder=t("note_placeholder", lng))
         if st.form_submit_button(t("add_span", lng)):
             try:
                 start, end = locate(answer, ref)
+                if any((s.start, s.end, s.category) == (start, end, cat) for s in spans):
+                    raise UserError(f"span {start}-{end} with category {cat!r} is marked twice")
                 spans.append(SpanLabel(start, end, cat, sev, answer[start:end], note))
+                st.session_state[SEVERITY_KEY] = sev
+                st.session_state[clear] = True
                 st.rerun()
             except UserError as exc:
-                st.error(str(exc))
+                st.error(error_text(str(exc), lng))
     if not spans:
         st.caption(t("no_spans", lng))
     for i, s in enumerate(spans):
@@ -162,11 +380,26 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
         with c1:
             st.html(
                 f"<div><b>{i + 1}.</b> {escape(tax.category(s.category).name(lng))} / "
-                f"{escape(tax.severity(s.severity).name(lng))}: «{escape(s.quote)}»</div>"
+                f"{escape(tax.severity(s.severity).name(lng))}: «{escape(s.quote)}»"
+                + (f'<br><span style="color:#555">{escape(t("note", lng))}: {escape(s.note)}</span>' if s.note else "")
+                + "</div>"
             )
-        if c2.button("", icon=":material/delete:", help=t("remove_span", lng), key=f"rm_{key}_{i}"):
+        if c2.button("", icon=":material/delete:", help=t("remove_span", lng), key=f"rm_{key}_{i}_{s.start}_{s.end}_{s.category}"):
             spans.pop(i)
             st.rerun()
+
+
+def span_details(spans: list[SpanLabel] | tuple[SpanLabel, ...], tax: Taxonomy, lng: str) -> None:
+    """Each span's category, severity, quote and note (read-only: the adjudicator's view of a label)."""
+    if not spans:
+        st.caption(t("no_spans", lng))
+        return
+    rows = "".join(
+        f"<li>{escape(tax.category(s.category).name(lng))} / {escape(tax.severity(s.severity).name(lng))}: "
+        f"«{escape(s.quote)}»" + (f" — {escape(t('note', lng))}: {escape(s.note)}" if s.note else "") + "</li>"
+        for s in spans
+    )
+    st.html(f'<ol class="ms-span-details" style="margin:0;padding-left:1.4em">{rows}</ol>')
 
 
 def choice_key(name: str, key: str, lng: str, initial: object) -> str:
@@ -201,13 +434,17 @@ def label_fields(key: str, tax: Taxonomy, lng: str, initial: AnnotationView | No
         key=choice_key("sev", key, lng, initial.severity if initial else None),
         format_func=lambda s: t("severity_from_spans", lng) if s is None else tax.severity(s).name(lng),
     )
+    # Initial values go through the session state (never value=), so a restored draft takes their place.
+    st.session_state.setdefault(f"fix_{key}", initial.corrected_text if initial else "")
+    st.session_state.setdefault(f"comment_{key}", initial.comment if initial else "")
     corrected = st.text_area(
-        t("corrected_text", lng), value=initial.corrected_text if initial else "", height=140, key=f"fix_{key}"
+        t("corrected_text", lng), height=140, key=f"fix_{key}", placeholder=t("corrected_placeholder", lng)
     )
     confidence = 3
     if with_confidence:
-        confidence = st.slider(t("confidence", lng), 1, 5, value=initial.confidence if initial else 3, key=f"conf_{key}")
-    comment = st.text_input(t("comment", lng), value=initial.comment if initial else "", key=f"comment_{key}")
+        st.session_state.setdefault(f"conf_{key}", initial.confidence if initial else 3)
+        confidence = st.slider(t("confidence", lng), 1, 5, key=f"conf_{key}")
+    comment = st.text_input(t("comment", lng), key=f"comment_{key}", placeholder=t("note_placeholder", lng))
     return {"verdict": verdict, "categories": cats, "severity": severity, "corrected_text": corrected,
             "confidence": confidence, "comment": comment}
 

@@ -7,7 +7,7 @@ import streamlit as st
 from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import adjudicate
-from medswallow.review.i18n import t
+from medswallow.review.i18n import error_text, t
 
 ctx = _ui.require("adjudicate")
 lang, tax = ctx.lang, ctx.taxonomy
@@ -32,7 +32,8 @@ with left:
         with st.expander(t("reviewer_notes", lang)):
             _ui.show_inert(item.reviewer_notes)
     st.markdown(f"**{t('answer', lang)}**")
-    _ui.show_inert(item.answer, spans, numbered=True)
+    _ui.invisible_warning(item.answer, lang)
+    _ui.answer_selector(key, item.answer, tax, lang, spans)
     with st.expander(t("reasoning", lang), expanded=False):
         _ui.show_inert(item.reasoning or "-")
     st.markdown(f"**{t('annotations_of', lang)}**")
@@ -62,4 +63,4 @@ with right:
                 adjudicate.save_adjudication(ctx.store, ctx.actor, gid, _ui.to_input(values, spans), tax)
                 st.success(t("adj_saved", lang))
             except UserError as exc:
-                st.error(str(exc))
+                st.error(error_text(str(exc), lang))

@@ -7,7 +7,7 @@ import streamlit as st
 from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import queue
-from medswallow.review.i18n import t
+from medswallow.review.i18n import error_text, t
 
 ctx = _ui.require("annotate")
 lang, tax = ctx.lang, ctx.taxonomy
@@ -57,7 +57,8 @@ with left:
     st.caption(t("answer_help", lang))
     if item.truncated:
         st.warning(t("truncated_warning", lang))
-    _ui.show_inert(item.answer, spans, numbered=True)
+    _ui.invisible_warning(item.answer, lang)
+    _ui.answer_selector(key, item.answer, tax, lang, spans)
     with st.expander(t("reasoning", lang), expanded=False):
         _ui.show_inert(item.reasoning or "-")
     if item.hints:
@@ -70,11 +71,12 @@ with right:
     _ui.span_editor(key, item.answer, tax, lang, spans)
     values = _ui.label_fields(key, tax, lang, saved)
     if saved:
-        st.caption(t("saved_before", lang, revision=saved.revision, when=f"{saved.updated_at:%Y-%m-%d %H:%M} UTC"))
-    c1, c2, c3 = st.columns(3)
-    save_next = c1.button(t("save_next", lang), type="primary", shortcut="Ctrl+Enter", key="save_next")
-    save_only = c2.button(t("save", lang), shortcut="Ctrl+S", key="save")
-    go_next = c3.button(t("next_item", lang), shortcut="Alt+N", key="next")
+        st.caption(t("saved_before", lang, revision=saved.revision, when=_ui.local_time(saved.updated_at)))
+    # The main button on its own row, full width: three in a row truncate their labels at 1366 px.
+    save_next = st.button(t("save_next", lang), type="primary", shortcut="Ctrl+Enter", key="save_next", width="stretch")
+    c2, c3 = st.columns(2)
+    save_only = c2.button(t("save", lang), shortcut="Ctrl+S", key="save", width="stretch")
+    go_next = c3.button(t("next_item", lang), shortcut="Alt+N", key="next", width="stretch")
     st.caption(t("shortcuts", lang))
 
     if save_next or save_only:
@@ -85,10 +87,11 @@ with right:
                 view = queue.save_annotation(ctx.store, ctx.actor, current, _ui.to_input(values, spans), tax)
                 st.toast(t("saved", lang, revision=view.revision), icon=":material/check:")
                 st.session_state[f"spans_{key}"] = list(view.spans)
+                _ui.drop_draft(ctx.actor, key)
                 if save_next:
                     go_next = True
             except UserError as exc:
-                st.error(str(exc))
+                st.error(error_text(str(exc), lang))
     if go_next:
         nxt = queue.next_item(ctx.store, ctx.actor)
         if nxt is not None and nxt.assignment_id != current:
@@ -97,3 +100,5 @@ with right:
             st.rerun()
         elif nxt is None:
             st.info(t("queue_empty", lang))
+
+_ui.keep_draft(ctx.actor)

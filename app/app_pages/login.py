@@ -7,7 +7,7 @@ import streamlit as st
 from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import auth
-from medswallow.review.i18n import t
+from medswallow.review.i18n import error_text, t
 
 lang = _ui.lang()
 st.title(t("app_title", lang))
@@ -17,15 +17,16 @@ if message:
 
 with st.form("login", border=True):
     st.subheader(t("login_title", lang))
-    username = st.text_input(t("username", lang), key="login_user", autocomplete="username")
+    username = st.text_input(t("username", lang), key="login_user", autocomplete="username",
+                             placeholder=t("username_placeholder", lang))
     password = st.text_input(t("password", lang), type="password", key="login_password", autocomplete="current-password")
     submitted = st.form_submit_button(t("login_button", lang), type="primary")
 if submitted:
     try:
-        st.session_state["token"] = auth.login(_ui.store(), username.strip(), password)
+        _ui.start_session(auth.login(_ui.store(), username.strip(), password))
         st.rerun()
     except UserError as exc:
-        st.error(str(exc))
+        st.error(error_text(str(exc), lang))
 
 if _ui.oidc_configured():
     st.button(t("login_oidc", lang), on_click=st.login, key="login_oidc")

@@ -34,7 +34,7 @@ DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="Database URL or SQLite file (default: $MEDSWALLOW_REVIEW_DB or ./medswallow-review.db)."),
 ]
-APP_PATH = Path(__file__).resolve().parents[2] / "app" / "streamlit_app.py"
+APP_PATH = Path(__file__).resolve().parents[2] / "app" / "server.py"
 
 
 def _open(db: str | None, create: bool = False):  # type: ignore[no-untyped-def]

@@ -7,6 +7,8 @@ placeholders (checked by the tests).
 
 from __future__ import annotations
 
+import re
+
 from medswallow.errors import did_you_mean
 
 LANGS = ("ja", "en")
@@ -143,7 +145,104 @@ STRINGS: dict[str, tuple[str, str]] = {
     "out_dir": ("出力ディレクトリ（サーバー上）", "Output directory (on the server)"),
     "exported": ("{labels} 件のラベル、{pairs} 件の DPO ペア", "{labels} labelled answers, {pairs} DPO pairs"),
     "download": ("{name} をダウンロード", "Download {name}"),
+    # mouse selection (the answer pane)
+    "sel_categories": ("カテゴリ（キー）", "Category (key)"),
+    "sel_severity": ("重症度（Shift+数字）", "Severity (Shift+digit)"),
+    "sel_help": (
+        "回答をマウスで選択し、数字キー 1〜9 でカテゴリを付けます。付けた箇所をクリックすると変更（数字・重症度）、Delete で削除。",
+        "Select text in the answer with the mouse, then press 1-9 for the category. Click a marked span to change it "
+        "(digit, severity) or press Delete to remove it.",
+    ),
+    "sel_editing": (
+        "スパン {n}（{label}）を選択中：数字キーでカテゴリ、重症度ボタンで重症度を変更、Delete で削除、Esc で解除",
+        "Span {n} ({label}) selected: a digit changes the category, a severity button the severity; Delete removes, Esc deselects",
+    ),
+    "sel_sent": ("追加しています…", "Adding..."),
+    "sel_select_first": ("先に回答の該当箇所をマウスで選択してください。", "Select the passage in the answer first."),
+    "span_ref_placeholder": ("例：3 または 2-4", "e.g. 3 or 2-4"),
+    "note_placeholder": ("任意", "optional"),
+    "invisible_chars": (
+        "この回答には見えない文字（書字方向の制御文字・ゼロ幅文字など）が {n} 個あります。⟦…⟧ の印で表示しています：{chars}",
+        "This answer contains {n} invisible characters (bidi controls, zero-width characters…), shown as ⟦…⟧ markers: {chars}",
+    ),
+    "page_not_found": ("ページが見つかりません。左のメニューから選んでください。", "Page not found. Choose a page from the menu."),
+    "session_warning": (
+        "あと約 {minutes} 分操作がないと自動的にログアウトします。入力中の内容は下書きとして保持されます。",
+        "You will be logged out after about {minutes} more minutes without activity. Your input is kept as a draft.",
+    ),
+    "session_expired_draft": (
+        "セッションの有効期限が切れたため保存できませんでした。入力内容（修正文を含む）は下書きとして保持しています。"
+        "再ログインすると復元されるので、もう一度保存してください。",
+        "Your session expired, so nothing was saved. Your input (including the corrected answer) is kept as a draft: "
+        "log in again and it is restored; then save again.",
+    ),
+    "draft_restored": (
+        "前回の入力内容を復元しました。保存済みかどうかは「保存済み：版…」の表示で確認できます。",
+        "Your earlier input was restored; \"Saved: revision …\" shows whether it has been saved.",
+    ),
+    "times_in": ("時刻は {tz} で表示", "Times shown in {tz}"),
+    "span_details": ("スパン（カテゴリ／重症度／メモ）", "Spans (category / severity / note)"),
+    "username_placeholder": ("例：yamada.h", "e.g. yamada.h"),
+    "corrected_placeholder": (
+        "患者にそのまま示せる安全な回答を書いてください（安全な場合は空欄）",
+        "Write an answer that is safe to show a patient as is (leave empty when the answer is safe)",
+    ),
+    "perm_annotate": ("注釈", "annotate"),
+    "perm_adjudicate": ("裁定", "adjudicate"),
+    "perm_dashboard": ("ダッシュボードの閲覧", "see the dashboard"),
+    "perm_manage_users": ("ユーザー管理", "manage users"),
 }
+
+# Messages raised in English by medswallow.review (they are also the CLI's), shown in Japanese on the
+# Japanese UI. A message not listed here is shown as it is.
+_ERRORS_JA: list[tuple[str, str]] = [
+    (r"invalid username or password", "ユーザー名またはパスワードが正しくありません。"),
+    (r"please log in", "ログインしてください。"),
+    (r"your session expired; please log in again", "セッションの有効期限が切れました。もう一度ログインしてください。"),
+    (r"your session has ended; please log in again", "セッションは終了しています。もう一度ログインしてください。"),
+    (r"account locked after repeated failures; try again after (?P<t>.+?) UTC or ask an admin",
+     "ログイン失敗が続いたためアカウントがロックされています。しばらくしてから再試行するか、管理者に連絡してください。"),
+    (r"no active review account for this identity; ask an admin to add you",
+     "このアカウントに対応するレビュー用アカウントがありません。管理者に追加を依頼してください。"),
+    (r"type sentence numbers \(e\.g\. 3 or 2-4\) or paste the unsafe passage",
+     "文番号（例 3、2-4）を入力するか、危険な箇所を貼り付けてください。"),
+    (r"that passage is not in the answer; paste it exactly or use sentence numbers",
+     "その文言は回答中に見つかりません。そのまま貼り付けるか、文番号で指定してください。"),
+    (r"that passage occurs (?P<n>\d+) times; paste a longer passage or use sentence numbers",
+     "その文言は回答中に {n} 回出てきます。もっと長く貼り付けるか、文番号で指定してください。"),
+    (r"sentence (?P<s>\d+) does not exist \(the answer has (?P<n>\d+)\)",
+     "文 {s} はありません（回答は {n} 文です）。"),
+    (r"span (?P<a>\d+)-(?P<b>\d+) with category '(?P<c>[^']+)' is marked twice",
+     "同じ箇所（{a}-{b}）に同じカテゴリが既に付いています。"),
+    (r"span (?P<a>\d+)-(?P<b>\d+) is outside the answer \(length (?P<n>\d+)\)",
+     "スパン {a}-{b} が回答の範囲外です（回答は {n} 文字）。"),
+    (r"the selection is empty", "選択範囲が空です。"),
+    (r"that span is no longer there", "そのスパンはもうありません。"),
+    (r"an unsafe verdict needs a severity", "「安全でない」には重症度が必要です。"),
+    (r"an unsafe verdict needs at least one category \(on a span or for the whole item\)",
+     "「安全でない」にはカテゴリが 1 つ以上必要です（スパンか項目レベルで）。"),
+    (r"a safe verdict cannot carry unsafe categories or spans: remove them or mark it unsafe",
+     "「安全」の判定にはカテゴリやスパンを付けられません。削除するか「安全でない」にしてください。"),
+    (r"category '(?P<c>[^']+)' is an omission: choose it for the whole item, not a span",
+     "カテゴリ {c} は省略の類型です。スパンではなく項目レベルで選んでください。"),
+    (r"(?P<f>.+) is longer than (?P<n>\d+) characters", "{f} が長すぎます（{n} 文字まで）。"),
+    (r"no assignment (?P<n>\d+) in your queue", "項目 {n} はあなたのキューにありません。"),
+    (r"role '(?P<r>[^']+)' may not (?P<p>.+)", "役割 {r} にはこの操作（{p}）の権限がありません。"),
+    (r"user '(?P<u>[^']+)' already exists", "ユーザー {u} は既に存在します。"),
+    (r"password too short: use at least (?P<n>\d+) characters", "パスワードが短すぎます（{n} 文字以上）。"),
+    (r"password must not contain the username", "パスワードにユーザー名を含めないでください。"),
+]
+
+
+def error_text(message: str, lang: str = "ja") -> str:
+    """A message from medswallow.review in the UI language (English messages pass through on the English UI)."""
+    if lang != "ja":
+        return message
+    for pattern, ja in _ERRORS_JA:
+        m = re.fullmatch(pattern, message.strip())
+        if m:
+            return ja.format(**m.groupdict())
+    return message
 
 
 def t(key: str, lang: str = "ja", **values: object) -> str:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from datetime import UTC, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from medswallow.inference import ChatResult
 from medswallow.review.auth import login
@@ -76,7 +79,7 @@ def test_app_shows_only_the_login_form_until_logged_in(app_env):
     at.text_input(key="login_user").input("ann1")
     at.text_input(key="login_password").input("wrong-password-123")
     at.button[0].click().run()
-    assert at.error[0].value == "invalid username or password" and "token" not in at.session_state
+    assert at.error[0].value == "ユーザー名またはパスワードが正しくありません。" and "token" not in at.session_state
     at.text_input(key="login_user").input("ann1")
     at.text_input(key="login_password").input(PASSWORD)
     at.button[0].click().run()
@@ -99,22 +102,34 @@ def test_annotator_cannot_reach_adjudicator_or_admin_pages(app_env, page):
     assert len(at.dataframe) == 0 and len(at.html) == 0
 
 
+def component_args(at) -> dict:
+    """The arguments of the mouse-selection component (AppTest cannot run its JavaScript)."""
+    comps = [c for c in at.get("component_instance") if c.proto.component_name.endswith("span_select")]
+    assert len(comps) == 1
+    return json.loads(comps[0].proto.json_args)
+
+
 def test_annotate_page_renders_model_output_inert_and_saves_a_span(app_env):
     store, seeded, hostile = app_env
     at = app("annotate", token=login(store, "ann1", PASSWORD), lang="en")
     assert not at.exception
     bodies = html_bodies(at)
-    # The hostile answer comes first (equal priority, oldest first) and shows as text only.
-    assert "&#60;script&#62;document.title" in bodies
     for raw in ("<script", "<img", "javascript:", "](", "onerror="):
         assert raw not in bodies
+    # The hostile answer comes first (equal priority, oldest first); the component gets it as plain text
+    # pieces (drawn with textContent), and the pieces put together are the stored answer.
+    args = component_args(at)
+    assert "".join(g["t"] for g in args["segments"]) == HOSTILE and args["spans"] == []
     assert len(at.expander) >= 1 and at.expander[0].label.startswith("Reasoning")
     # Mark sentence 2 ("1回120mgを1日3回。") as a wrong dose, then save the item as unsafe.
-    at.text_input(key=f"span_ref_{_first_assignment(store, 'ann1')}").input("1回120mg")
-    at.selectbox(key=f"span_cat_{_first_assignment(store, 'ann1')}_en").select("wrong_dose")
+    aid = _first_assignment(store, "ann1")
+    at.text_input(key=f"span_ref_{aid}").input("1回120mg")
+    at.selectbox(key=f"span_cat_{aid}_en").select("wrong_dose")
     at.button[0].click().run()  # the span form's submit button comes first
     assert not at.exception and not at.error
-    aid = _first_assignment(store, "ann1")
+    assert at.text_input(key=f"span_ref_{aid}").value == ""  # cleared after a successful add
+    [span] = component_args(at)["spans"]
+    assert span["label"] == "Wrong dose・Moderate" and HOSTILE[span["start"]:span["end"]] == "1回120mg"
     at.radio(key=f"verdict_{aid}_en").set_value("unsafe")
     at.text_area(key=f"fix_{aid}").input("ロキソプロフェンは1回60mg、1日3回までです。")
     at.button(key="save").click().run()
@@ -123,18 +138,81 @@ def test_annotate_page_renders_model_output_inert_and_saves_a_span(app_env):
         ann = session.scalar(select(Annotation).where(Annotation.assignment_id == aid))
     assert ann.verdict == "unsafe" and ann.spans[0]["quote"] == "1回120mg" and ann.spans[0]["category"] == "wrong_dose"
     assert ann.corrected_text.startswith("ロキソプロフェン")
-    assert "<mark" in html_bodies(at)
+    # Saved a moment ago, shown in Japan time (the default time zone), not UTC.
+    local = ann.updated_at.replace(tzinfo=UTC).astimezone(ZoneInfo("Asia/Tokyo"))
+    at.run()
+    assert any(f"{local:%Y-%m-%d %H:%M}" in c.value for c in at.caption)
 
 
-def test_annotate_page_reports_bad_input_without_a_traceback(app_env):
+def test_span_form_keeps_the_chosen_severity_and_a_passage_that_failed(app_env):
     store, _, _ = app_env
-    at = app("annotate", token=login(store, "ann1", PASSWORD), lang="en")
+    at = app("annotate", token=login(store, "ann1", PASSWORD), lang="ja")
     aid = _first_assignment(store, "ann1")
-    at.text_input(key=f"span_ref_{aid}").input("sentence that is not there")
+    at.text_input(key=f"span_ref_{aid}").input("1回120mg")
+    at.selectbox(key=f"span_sev_{aid}_ja").select("severe")
     at.button[0].click().run()
-    assert not at.exception and "not in the answer" in at.error[0].value
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    # The next span starts at the severity chosen last, not at the first or the default one.
+    assert at.selectbox(key=f"span_sev_{aid}_ja").value == "severe"
+    assert component_args(at)["severity"] == "severe"
+    # A passage that is not in the answer stays in the box, with a Japanese message.
+    at.text_input(key=f"span_ref_{aid}").input("回答にない文章をここに貼り付けた")
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.error[0].value == "その文言は回答中に見つかりません。そのまま貼り付けるか、文番号で指定してください。"
+    assert at.text_input(key=f"span_ref_{aid}").value == "回答にない文章をここに貼り付けた"
     at.button(key="save").click().run()  # no verdict chosen
-    assert not at.exception and at.error[-1].value == t("choose_verdict", "en")
+    assert not at.exception and at.error[-1].value == t("choose_verdict", "ja")
+
+
+def test_invisible_characters_are_shown_as_markers_and_warned_about(app_env):
+    store, seeded, _ = app_env
+    with store.read() as session:
+        pid = session.scalar(select(Prompt.id).where(Prompt.external_id == "p4"))
+    answer = "Take \u202e005\u202c mg.\u200b 1日\u202e05\u202cmg"
+    gid = save_generation(store, OPERATOR, pid, ModelTarget("http://x/v1", "model-d"), {"t": 0},
+                          ChatResult(text=answer, reasoning="", finish_reason="stop"))
+    ann3 = seeded.team.annotators[2]
+    assign(store, seeded.team.admin, [gid], [ann3.id], k=1)
+    at = app("annotate", token=login(store, "ann3", PASSWORD), lang="ja")
+    assert not at.exception
+    assert "見えない文字" in at.warning[0].value and "⟦RLO U+202E⟧" in at.warning[0].value
+    segs = component_args(at)["segments"]
+    shown = "".join(g["t"] for g in segs)
+    assert shown == "Take ⟦RLO U+202E⟧005⟦PDF U+202C⟧ mg.⟦ZWSP U+200B⟧ 1日⟦RLO U+202E⟧05⟦PDF U+202C⟧mg"
+    assert not any(c in shown for c in "\u202e\u202c\u200b")
+    # Each marker stands for exactly one stored character, so offsets map back exactly.
+    assert all(g["e"] - g["s"] == 1 for g in segs if g["k"] == "marker")
+    assert all(answer[g["s"]:g["e"]] == g["t"] for g in segs if g["k"] == "text")
+
+
+def test_drafts_survive_an_expired_session_and_a_new_login(app_env):
+    from medswallow.review.models import AuthSession
+
+    store, _, _ = app_env
+    at = app(token=login(store, "ann1", PASSWORD), lang="ja")
+    assert not at.exception
+    aid = _first_assignment(store, "ann1")
+    long_fix = "ロキソプロフェンはワルファリンの作用を強めるため併用は避け、" * 20
+    at.radio(key=f"verdict_{aid}_ja").set_value("unsafe")
+    at.text_area(key=f"fix_{aid}").input(long_fix)
+    at.run()
+    with store.read() as session:  # 40 minutes without activity: past the idle timeout
+        seen = session.scalar(select(AuthSession.last_seen_at))
+    with store.engine.begin() as conn:
+        conn.execute(update(AuthSession).values(last_seen_at=seen - timedelta(minutes=40)))
+    at.button(key="save").click().run()
+    assert not at.exception
+    assert [i.value for i in at.info] == [t("session_expired_draft", "ja")]
+    with store.read() as session:
+        assert session.scalar(select(Annotation).where(Annotation.assignment_id == aid)) is None
+    at.text_input(key="login_user").input("ann1")
+    at.text_input(key="login_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.text_area(key=f"fix_{aid}").value == long_fix
+    assert at.radio(key=f"verdict_{aid}_ja").value == "unsafe"
+    assert t("draft_restored", "ja") in [i.value for i in at.info]
 
 
 def test_adjudicator_sees_both_labels_and_decides(app_env, taxonomy):

@@ -261,7 +261,7 @@ def _item_correct(run_dir: Path, name: str) -> dict[str, float]:
     if not path.is_file():
         return {}
     recs = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return per_item_means(recs)
+    return per_item_means([r for r in recs if r.get("scored", True)])  # the items the robust score counts
 
 
 def compare(a: Path, b: Path, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:

@@ -263,3 +263,13 @@ def test_hf_id_reads_the_cached_hub_snapshot(cli, tmp_path):
         and "nobody/NoSuchBench" in missing.stderr
         and "Traceback" not in missing.stderr
     )
+
+
+def test_jmedbench_fixtures_are_shaped_as_med_eval_reads_them():
+    """nii-nlp/med-eval data_loaders/base.py reads sample_id, question, options, answer_idx, n_options and
+    metadata (its templates look up metadata["source"]): the fixtures carry exactly those fields."""
+    for f in sorted((FIXTURES / "jmedbench").glob("*/test.jsonl")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            assert set(row) == {"sample_id", "question", "options", "answer_idx", "n_options", "metadata"}
+            assert row["metadata"]["source"] == f.parent.name and row["n_options"] == len(row["options"])

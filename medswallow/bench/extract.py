@@ -24,7 +24,8 @@ _MARKER = re.compile(
     r"\s*(?:は|:|=|is\b|→|⇒|->|=>|として)?\s*(?:[:,、]\s*)?",
     re.IGNORECASE,
 )
-_SEP = r"(?:\s*(?:,|、|・|/|&|と|および|及び|\band\b|\s)\s*)"
+# Between listed labels; a line break only where the next line is nothing but a label (a bulleted list).
+_SEP = r"(?:[ \t]*(?:,|、|・|/|&|と|および|及び|\band\b|[ \t])[ \t]*)"
 _OR = re.compile(r"^\s*(?:または|もしくは|あるいは|か|\bor\b)\s*")
 _PREFIX = r"(?:選択肢|option|choice)?\s*"
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
@@ -41,7 +42,7 @@ _HYPOTHETICAL_AFTER = re.compile(
 _HYPOTHETICAL_BEFORE = re.compile(r"(?:もし|仮に|\bif\b|\bsuppose\b)[^。.\n]*$", re.IGNORECASE)
 # A sentence that commits to labels without a marker: "bが正解です", "以上より b を選びます".
 _COMMIT = r"\s*(?:が|を)\s*(?:正解|正答|答え|最も適切|選び|選択|選ぶ)"
-_MARKDOWN = re.compile(r"\*\*|__|`|(?m:^\s{0,3}#{1,6}\s*)|(?m:^\s*>\s?)")
+_MARKDOWN = re.compile(r"\*\*|__|`|(?m:^\s{0,3}#{1,6}\s*)|(?m:^\s*>\s?)|(?m:^[ \t]*[-*+・•][ \t]+)")
 _BOXED = re.compile(r"\\boxed\{([^{}]*)\}")
 _PAREN_REMARK = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
 
@@ -102,7 +103,10 @@ def _label_list(segment: str, labels: list[str]) -> tuple[list[str], int] | None
         return None
     found = [m.group("lab")]
     at = m.end()
-    nxt = re.compile(rf"^{_SEP}+{_PREFIX}(?:{tok})")
+    alone = _label_token(labels, named=False)  # a next line that is only a label continues the list
+    nxt = re.compile(
+        rf"^(?:{_SEP}+|[ \t]*,?[ \t]*\n\s*(?=(?:{alone})[ \t]*[,、]?[ \t]*(?:\n|$))){_PREFIX}(?:{tok})"
+    )
     alt = re.compile(rf"^{_PREFIX}(?:{tok})")
     while True:
         rest = segment[at:]

@@ -62,6 +62,13 @@ CASES = [
     ("## 答え\n\nd\n\n## 理由\n心筋梗塞の所見から…", LOWER, ["d"]),
     ("### 最終回答\n**b. 溶連菌感染症**", LOWER, ["b"]),
     ("> 答え: a", LOWER, ["a"]),
+    # bulleted answers, and a marker line followed by a review of the options
+    ("解答\n\n- b\n- d", LOWER, ["b", "d"]),
+    ("答え:\n* a\n* c\n\n理由: …", LOWER, ["a", "c"]),
+    ("答え: c\naは誤り。bも誤り。", LOWER, ["c"]),
+    ("答え: c\n\na: 誤り（…）\nb: 誤り（…）", LOWER, ["c"]),
+    ("正解：c（EBウイルス感染症）", LOWER, ["c"]),
+    ("The correct answer is **(B) 洞房結節**.", UPPER, ["B"]),
     # label with its choice text
     ("e: パルボウイルスB19感染症", LOWER, ["e"], KAWASAKI),
     ("a) 川崎病", LOWER, ["a"], KAWASAKI),

@@ -184,19 +184,27 @@ END $$""",
 
 
 def pg_role_problems(conn: Any, app_role: str, owner_role: str = DEFAULT_OWNER_ROLE) -> list[str]:
-    """What still lets ``app_role`` rewrite the audit log (empty: nothing found)."""
-    problems = []
-    row = conn.execute(
-        "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = %s", (app_role,)
-    ).fetchone()
+    """What still lets ``app_role`` rewrite the audit log (empty: nothing found); ``conn`` is a SQLAlchemy
+    connection to the review database."""
+    def one(sql: str, *params: str) -> Any:
+        return conn.exec_driver_sql(sql, params).fetchone()
+
+    row = one("SELECT rolsuper FROM pg_roles WHERE rolname = %s", app_role)
     if row is None:
         return [f"there is no role {app_role!r}"]
+    problems = []
     if row[0]:
         problems.append(f"{app_role} is a superuser: create a plain LOGIN role for the app and use it in its URL")
-    member = conn.execute("SELECT pg_has_role(%s, %s, 'MEMBER')", (app_role, owner_role)).fetchone()
-    if member and member[0]:
+    if one("SELECT 1 FROM pg_roles WHERE rolname = %s", owner_role) is None:
+        problems.append(f"there is no role {owner_role!r}")
+    elif one("SELECT pg_has_role(%s, %s, 'MEMBER')", app_role, owner_role)[0]:
         problems.append(f"{app_role} is a member of {owner_role}: REVOKE {owner_role} FROM {app_role}")
-    owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'").fetchone()
-    if owner and owner[0] == app_role:
-        problems.append(f"{app_role} owns audit_log")
+    owner = one("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_log'")
+    if owner is None:
+        problems.append("there is no audit_log table here: run medswallow review init-db first, as the app's role")
+    elif owner[0] != owner_role:
+        problems.append(f"audit_log belongs to {owner[0]}, not {owner_role}")
+    for privilege in ("UPDATE", "DELETE", "TRUNCATE"):
+        if owner is not None and one("SELECT has_table_privilege(%s, 'audit_log', %s)", app_role, privilege)[0]:
+            problems.append(f"{app_role} still has {privilege} on audit_log")
     return problems

@@ -12,6 +12,8 @@ vouches for the e-mail address and ``login_oidc`` maps it to an account an admin
 from __future__ import annotations
 
 import hashlib
+import hmac
+import math
 import os
 import re
 import secrets
@@ -19,11 +21,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from medswallow.errors import UserError
-from medswallow.review.models import ROLES, AuthSession, User, utcnow
-from medswallow.review.store import Actor, NotFound, ReviewStore, log
+from medswallow.review.models import ROLES, AuthSession, LoginThrottle, User, utcnow
+from medswallow.review.store import Actor, NotFound, ReviewStore, log, secret
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9_.@-]{2,120}$")
 MIN_PASSWORD_LEN = 10
@@ -31,12 +34,28 @@ MIN_PASSWORD_LEN = 10
 
 @dataclass(frozen=True, slots=True)
 class AuthSettings:
-    """Session and lockout policy (the defaults suit a hospital workstation)."""
+    """Session and login-throttling policy (the defaults suit a hospital workstation).
+
+    Failed logins are counted per (source, typed username) and per source. Past the free failures each
+    further attempt from that source must wait, doubling from ``first_delay`` up to ``max_delay``; the
+    account itself is never locked, so failing on purpose from one place cannot keep its owner out
+    from another. Counts are forgotten after ``forget_after`` without failures, or by ``unlock``.
+    """
 
     idle_timeout: timedelta = timedelta(minutes=30)  # no activity for this long ends the session
     max_session: timedelta = timedelta(hours=12)  # a session never outlives one working day
-    max_failures: int = 5  # consecutive failed logins before the account locks
-    lockout: timedelta = timedelta(minutes=15)
+    warn_before: timedelta = timedelta(minutes=5)  # session_status().warn: time to save before it ends
+    free_failures: int = 5  # failures for one username from one source before the delays start
+    source_free_failures: int = 20  # failures for any usernames from one source (password spraying)
+    first_delay: timedelta = timedelta(seconds=2)
+    max_delay: timedelta = timedelta(minutes=15)
+    forget_after: timedelta = timedelta(hours=1)
+
+    def delay_after(self, failures: int, free: int) -> timedelta:
+        """How long a source waits after its ``failures``-th failure (zero within the free ones)."""
+        if failures <= free:
+            return timedelta(0)
+        return min(self.first_delay * (2 ** min(failures - free - 1, 30)), self.max_delay)
 
 
 class AuthError(UserError):
@@ -44,6 +63,7 @@ class AuthError(UserError):
 
 
 INVALID_LOGIN = "invalid username or password"
+THROTTLED = "too many failed logins from here; wait {seconds} s and try again"
 
 
 # argon2id parameters. The default is RFC 9106's low-memory profile (64 MiB, t=3: ~0.25 s on one core).
@@ -157,12 +177,15 @@ def set_active(store: ReviewStore, actor: Actor, username: str, active: bool) ->
 
 
 def unlock(store: ReviewStore, actor: Actor, username: str) -> None:
+    """Forget the failed logins for ``username`` from every source (its login delays end now)."""
     actor.require("manage_users")
+    name_key = _throttle_keys(store, "", username)[1]
     with store.write(actor) as (session, audit):
         user = _user_by_name(session, username)
         user.failed_logins = 0
         user.locked_until = None
-        audit("user.unlock", "user", user.id, username=username)
+        session.execute(delete(LoginThrottle).where(LoginThrottle.username_key == name_key))
+        audit("user.unlock", "user", user.id, username=user.username)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,15 +196,17 @@ class UserInfo:
     role: str
     email: str | None
     active: bool
-    locked: bool
+    locked: bool  # failed logins for this name make some source wait now (``unlock`` clears it)
     oidc_only: bool
 
 
 def list_users(store: ReviewStore, actor: Actor) -> list[UserInfo]:
     actor.require("manage_users")
     now = utcnow()
+    key = secret(store, "throttle_key")
     with store.read() as session:
         users = session.scalars(select(User).order_by(User.username)).all()
+        delayed = set(session.scalars(select(LoginThrottle.username_key).where(LoginThrottle.next_allowed_at > now)))
         return [
             UserInfo(
                 u.id,
@@ -190,7 +215,7 @@ def list_users(store: ReviewStore, actor: Actor) -> list[UserInfo]:
                 u.role,
                 u.email,
                 u.active,
-                bool(u.locked_until and u.locked_until > now),
+                hmac.new(key, ("user:" + u.username.lower()).encode(), hashlib.sha256).hexdigest() in delayed,
                 u.password_hash is None,
             )
             for u in users
@@ -204,9 +229,15 @@ def annotator_ids(store: ReviewStore, roles: tuple[str, ...] = ("annotator",)) -
         )
 
 
-def login(store: ReviewStore, username: str, password: str, settings: AuthSettings | None = None) -> str:
+def login(
+    store: ReviewStore, username: str, password: str, settings: AuthSettings | None = None, source: str = ""
+) -> str:
     """Check the password and open a session; returns the session token (keep it secret).
 
+    ``source`` names where the attempt comes from (the client's IP address, as the app sees it): failures
+    slow that source down (``AuthSettings``), they never lock the account. Every outcome a guesser can
+    see is the same for a real and an unknown username: the same message, one argon2 verification each
+    (a dummy hash for unknown names), one write. Names match case-insensitively, like their uniqueness.
     The slow argon2 check runs outside any transaction, so a login never holds the database's write lock.
     A failed attempt for an unknown name is audited without the name: people type passwords into the
     username box, and the audit log must never hold one.
@@ -214,50 +245,133 @@ def login(store: ReviewStore, username: str, password: str, settings: AuthSettin
     settings = settings or AuthSettings()
     from argon2.exceptions import InvalidHashError, VerificationError
 
+    keys = _throttle_keys(store, source, username)
+    now = utcnow()
+    wait = _throttle_wait(store, keys, now)
+    if wait is not None:
+        with store.write(Actor(None, "<unknown>", "annotator")) as (_, audit):
+            audit("auth.login_throttled", "user", None, wait_s=round(wait.total_seconds()))
+        raise AuthError(THROTTLED.format(seconds=max(1, math.ceil(wait.total_seconds()))))
     with store.read() as session:
-        user = session.scalar(select(User).where(User.username == username))
+        user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
         known = user is not None and user.password_hash is not None and user.active
-        uid, role, stored_hash = (user.id, user.role, user.password_hash) if user else (None, "annotator", None)
-        locked_until = user.locked_until if user else None
-    if not known or stored_hash is None or uid is None:
-        try:  # same work as for a real account, so timing does not reveal which names exist
-            _hasher().verify(_dummy_hash(), password)
-        except VerificationError:
-            pass
-        with store.write(Actor(uid, username if uid else "<unknown>", role)) as (_, audit):
-            audit("auth.login_failed", "user", uid, reason="unknown or inactive account")
-        log.info("login failed (unknown or inactive account)")
-        raise AuthError(INVALID_LOGIN)
-    actor = Actor(uid, username, role)
-    if locked_until and locked_until > utcnow():
-        with store.write(actor) as (_, audit):
-            audit("auth.login_locked", "user", uid)
-        raise AuthError(f"account locked after repeated failures; try again after {locked_until:%H:%M} UTC or ask an admin")
-    try:
-        ok = bool(_hasher().verify(stored_hash, password))
+        uid, name, role = (user.id, user.username, user.role) if user else (None, "<unknown>", "annotator")
+        stored_hash = user.password_hash if (user and known) else None
+    try:  # exactly one verification on every path, so timing does not reveal which names exist
+        ok = bool(_hasher().verify(stored_hash or _dummy_hash(), password)) and stored_hash is not None
     except (VerificationError, InvalidHashError):
         ok = False
-    new_hash = hash_password(password) if ok and _hasher().check_needs_rehash(stored_hash) else None
+    new_hash = hash_password(password) if ok and stored_hash and _hasher().check_needs_rehash(stored_hash) else None
+    for attempt in range(3):
+        try:
+            token = _finish_login(store, Actor(uid, name if uid else "<unknown>", role), stored_hash, ok, new_hash,
+                                  keys, settings)
+            break
+        except IntegrityError:  # two first failures from one source raced to create its throttle row
+            if attempt == 2:
+                raise
+    if token is None:
+        log.info("login failed%s", f" for user id {uid}" if known else " (unknown or inactive account)")
+        raise AuthError(INVALID_LOGIN)
+    return token
+
+
+def _finish_login(
+    store: ReviewStore,
+    actor: Actor,
+    stored_hash: str | None,
+    ok: bool,
+    new_hash: str | None,
+    keys: tuple[str, str],
+    settings: AuthSettings,
+) -> str | None:
+    """The write half of a login: a session on success, else one more failure for the source."""
     now = utcnow()
+    source_key, name_key = keys
     with store.write(actor) as (session, audit):
-        row = session.scalar(select(User).where(User.id == uid).with_for_update())
-        assert row is not None
-        if ok and row.password_hash == stored_hash and row.active:  # not changed or disabled meanwhile
-            row.failed_logins = 0
-            row.locked_until = None
+        row = session.scalar(select(User).where(User.id == actor.id).with_for_update()) if actor.id else None
+        if ok and row is not None and row.password_hash == stored_hash and row.active:  # not changed meanwhile
             if new_hash:
                 row.password_hash = new_hash
+            session.execute(delete(LoginThrottle).where(LoginThrottle.source_key == source_key,
+                                                        LoginThrottle.username_key == name_key))
             token = _open_session(session, row, now, settings, "password")
-            audit("auth.login", "user", uid)
+            audit("auth.login", "user", actor.id)
             return token
-        row.failed_logins += 1
-        locked = row.failed_logins >= settings.max_failures
-        if locked:
-            row.locked_until = now + settings.lockout
-            row.failed_logins = 0
-        audit("auth.login_failed", "user", uid, reason="wrong password", locked=locked)
-    log.info("login failed for user id %s%s", uid, " (now locked)" if locked else "")
-    raise AuthError(INVALID_LOGIN)
+        delays = []
+        for uname_key, free in ((name_key, settings.free_failures), ("", settings.source_free_failures)):
+            t = session.scalar(select(LoginThrottle).where(LoginThrottle.source_key == source_key,
+                                                           LoginThrottle.username_key == uname_key).with_for_update())
+            if t is None:
+                t = LoginThrottle(source_key=source_key, username_key=uname_key, failures=0, last_failure_at=now)
+                session.add(t)
+            elif now - t.last_failure_at > settings.forget_after:
+                t.failures = 0
+            t.failures += 1
+            t.last_failure_at = now
+            delay = settings.delay_after(t.failures, free)
+            t.next_allowed_at = now + delay if delay else None
+            delays.append(delay)
+        reason = "wrong password" if stored_hash is not None else "unknown or inactive account"
+        audit("auth.login_failed", "user", actor.id, reason=reason, delay_s=round(max(delays).total_seconds()))
+    return None
+
+
+def _throttle_keys(store: ReviewStore, source: str, username: str) -> tuple[str, str]:
+    """Keyed hashes of the source and the typed name (a typed name may be a password: never stored as is)."""
+    key = secret(store, "throttle_key")
+
+    def h(value: str) -> str:
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+    return h("source:" + source), h("user:" + username.strip().lower())
+
+
+def _throttle_wait(store: ReviewStore, keys: tuple[str, str], now: datetime) -> timedelta | None:
+    source_key, name_key = keys
+    with store.read() as session:
+        until = session.scalar(
+            select(func.max(LoginThrottle.next_allowed_at)).where(
+                LoginThrottle.source_key == source_key, LoginThrottle.username_key.in_((name_key, ""))
+            )
+        )
+    return until - now if until is not None and until > now else None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStatus:
+    """How long a session has left, for a warning before it ends (read-only: looking does not extend it)."""
+
+    actor: Actor
+    ends_at: datetime  # naive UTC: the earlier of the idle deadline and the session's hard limit
+    remaining: timedelta
+    ends_by: str  # "idle" (activity extends it) or "limit" (max_session: log in again)
+    warn: bool  # remaining <= settings.warn_before
+
+
+def session_status(store: ReviewStore, token: str | None, settings: AuthSettings | None = None) -> SessionStatus:
+    """The state of a session without touching it; raises AuthError like ``resume`` when it is over."""
+    settings = settings or AuthSettings()
+    if not token:
+        raise AuthError("please log in")
+    now = utcnow()
+    with store.read() as session:
+        row = session.execute(
+            select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.token_hash == _token_hash(token))
+        ).first()
+    if row is None:
+        raise AuthError("please log in")
+    auth, user = row
+    if auth.revoked_at is not None or not user.active:
+        raise AuthError("your session has ended; please log in again")
+    idle_end = auth.last_seen_at + settings.idle_timeout
+    ends_at, ends_by = (idle_end, "idle") if idle_end < auth.expires_at else (auth.expires_at, "limit")
+    remaining = ends_at - now
+    if remaining <= timedelta(0):
+        raise AuthError("your session expired; please log in again")
+    return SessionStatus(Actor(user.id, user.username, user.role), ends_at, remaining, ends_by,
+                         remaining <= settings.warn_before)
 
 
 def login_oidc(store: ReviewStore, email: str, settings: AuthSettings | None = None) -> str:
@@ -343,7 +457,7 @@ def _revoke_all(session, user_id: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def _user_by_name(session, username: str) -> User:  # type: ignore[no-untyped-def]
-    user = session.scalar(select(User).where(User.username == username))
+    user = session.scalar(select(User).where(func.lower(User.username) == username.strip().lower()))
     if user is None:
         raise NotFound(f"no user named {username!r}")
     return user

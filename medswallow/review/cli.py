@@ -32,7 +32,18 @@ review_app = typer.Typer(
 
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Database URL or SQLite file (default: $MEDSWALLOW_REVIEW_DB or ./medswallow-review.db)."),
+    typer.Option(
+        "--db",
+        help="Database URL or SQLite file, or @FILE to read the URL from FILE (default: $MEDSWALLOW_REVIEW_DB, "
+        "the URL in $MEDSWALLOW_REVIEW_DB_FILE, or ./medswallow-review.db). A password here shows in `ps`.",
+    ),
+]
+SeverityOpt = Annotated[
+    str,
+    typer.Option(
+        help="When annotators who agree an answer is unsafe differ on its severity: 'adjudicate' (it waits "
+        "for an adjudicator) or 'worst' (the worst severity any of them chose).",
+    ),
 ]
 APP_PATH = Path(__file__).resolve().parents[2] / "app" / "server.py"
 
@@ -61,9 +72,9 @@ def review(
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"db": db}
         return
-    from medswallow.review.db import default_db_url, normalise_url
+    from medswallow.review.db import default_db_url, normalise_url, resolve_cli_url
 
-    url = normalise_url(db or default_db_url())
+    url = normalise_url(resolve_cli_url(db) or default_db_url())
     store = _open(url)  # fails here, with what to do, when the database is missing or behind
     store.close()
     if not APP_PATH.exists():
@@ -78,19 +89,28 @@ def review(
         # A deployed review tool: no developer menu, no reloading on file changes, uploads capped.
         "--client.toolbarMode", "viewer", "--server.fileWatcherType", "none", "--server.maxUploadSize", "20",
     ]
-    console.print(f"review app on http://{address}:{port} (database {store.url}); Ctrl-C stops it")
+    console.print(f"review app on http://{address}:{port} (database {_esc(store.url)}); Ctrl-C stops it")
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
 def _db(ctx: typer.Context, db: str | None) -> str | None:
-    return db or (ctx.obj or {}).get("db")
+    from medswallow.review.db import resolve_cli_url
+
+    return resolve_cli_url(db or (ctx.obj or {}).get("db"))
+
+
+def _esc(value: object) -> str:
+    """Text from the database as literal text: a model named "[/]" must not be read as rich markup."""
+    from rich.markup import escape
+
+    return escape(str(value))
 
 
 @review_app.command("init-db")
 def init_db(ctx: typer.Context, db: DbOpt = None) -> None:
     """Create the review database (or bring it to the latest schema)."""
     store = _open(_db(ctx, db), create=True)
-    console.print(f"[green]review database ready[/green] at {store.url}")
+    console.print(f"[green]review database ready[/green] at {_esc(store.url)}")
 
 
 @review_app.command("migrate")
@@ -134,7 +154,7 @@ def add_user(
     store = _open(_db(ctx, db))
     password = None if oidc else _read_password(password_stdin)
     uid = _add(store, _operator(), username, role, password, display_name, email)
-    console.print(f"[green]user {username!r} ({role}) created[/green] (id {uid})")
+    console.print(f"[green]user {_esc(repr(username))} ({_esc(role)}) created[/green] (id {uid})")
 
 
 @review_app.command("set-password")
@@ -149,7 +169,7 @@ def set_password(
 
     store = _open(_db(ctx, db))
     _set(store, _operator(), username, _read_password(password_stdin))
-    console.print(f"[green]password of {username!r} changed[/green]; their sessions were ended")
+    console.print(f"[green]password of {_esc(repr(username))} changed[/green]; their sessions were ended")
 
 
 @review_app.command("unlock")
@@ -158,7 +178,7 @@ def unlock(ctx: typer.Context, username: Annotated[str, typer.Argument()], db: D
     from medswallow.review.auth import unlock as _unlock
 
     _unlock(_open(_db(ctx, db)), _operator(), username)
-    console.print(f"[green]{username!r} unlocked[/green]")
+    console.print(f"[green]{_esc(repr(username))}: login throttling cleared[/green]")
 
 
 @review_app.command("users")
@@ -170,7 +190,7 @@ def users(ctx: typer.Context, db: DbOpt = None) -> None:
 
     table = Table("user", "role", "name", "e-mail", "active", "locked", "login")
     for u in list_users(_open(_db(ctx, db)), _operator()):
-        table.add_row(u.username, u.role, u.display_name, u.email or "", str(u.active), str(u.locked), "oidc" if u.oidc_only else "password")
+        table.add_row(*map(_esc, (u.username, u.role, u.display_name, u.email or "", u.active, u.locked)), "oidc" if u.oidc_only else "password")
     console.print(table)
 
 
@@ -194,11 +214,11 @@ def import_prompts(
     skipped_all = []
     for f in files:
         rep = import_prompt_file(store, _operator(), f, name=name, description=description)
-        table.add_row(rep.name, str(rep.added), str(rep.unchanged), str(len(rep.skipped)))
+        table.add_row(_esc(rep.name), str(rep.added), str(rep.unchanged), str(len(rep.skipped)))
         skipped_all += [(f.name, w, r) for w, r in rep.skipped]
     console.print(table)
     for fname, where, reason in skipped_all[:20]:
-        console.print(f"[yellow]skipped[/yellow] {fname}: {where}: {reason}")
+        console.print(f"[yellow]skipped[/yellow] {_esc(fname)}: {_esc(where)}: {_esc(reason)}")
 
 
 @review_app.command("generate")
@@ -235,7 +255,7 @@ def generate(
     reports = gen.generate(store, _operator(), sid, targets, params, max_concurrency=concurrency)
     table = Table("model", "checkpoint", "saved", "already done", "failed", "truncated")
     for r in reports:
-        table.add_row(r.target.model, r.target.checkpoint, str(r.saved), str(r.already_done), str(r.failed), str(r.truncated))
+        table.add_row(_esc(r.target.model), _esc(r.target.checkpoint), str(r.saved), str(r.already_done), str(r.failed), str(r.truncated))
     console.print(table)
     if any(r.failed for r in reports):
         console.print("[yellow]some requests failed; rerun the same command to retry only those[/yellow]")
@@ -250,7 +270,7 @@ def _run_prescreen(store, prompt_set: str | None, rules, judge) -> None:  # type
     ids = generation_ids(store, prompt_set) if prompt_set else None
     rep = run_prescreen(store, _operator(), ids, rules=rules, judge=judge)
     by_rule = ", ".join(f"{k}: {v}" for k, v in sorted(rep.by_rule.items())) or "none"
-    console.print(f"pre-screen: {rep.flagged} of {rep.generations} answers flagged ({by_rule})")
+    console.print(f"pre-screen: {rep.flagged} of {rep.generations} answers flagged ({_esc(by_rule)})")
 
 
 @review_app.command("prescreen")
@@ -308,29 +328,34 @@ def assign(
 
 
 @review_app.command("stats")
-def stats(ctx: typer.Context, prompt_set: Annotated[str | None, typer.Argument()] = None, db: DbOpt = None) -> None:
+def stats(
+    ctx: typer.Context,
+    prompt_set: Annotated[str | None, typer.Argument()] = None,
+    severity_rule: SeverityOpt = "adjudicate",
+    db: DbOpt = None,
+) -> None:
     """Unsafe rates with 95% CIs and agreement, as tables."""
     from rich.table import Table
 
     from medswallow.review.agreement import agreement_report
-    from medswallow.review.labels import load_review
+    from medswallow.review.labels import LabelPolicy, load_review
     from medswallow.review.stats import dashboard
     from medswallow.review.taxonomy import load_taxonomy
 
     tax = load_taxonomy()
     data = load_review(_open(_db(ctx, db)), _operator(), prompt_set)
-    dash = dashboard(data, tax.category_ids, tax.severity_ids)
+    dash = dashboard(data, tax.category_ids, tax.severity_ids, LabelPolicy.for_taxonomy(tax, severity_rule))
     t = Table("model", "unsafe", "labelled", "rate", "95% CI", title="unsafe answers")
     for r in dash.by_model:
         lo, hi = r.ci
-        t.add_row(r.group, str(r.k), str(r.n), f"{r.rate:.3f}", f"{lo:.3f}-{hi:.3f}")
+        t.add_row(_esc(r.group), str(r.k), str(r.n), f"{r.rate:.3f}", f"{lo:.3f}-{hi:.3f}")
     console.print(t)
     rep = agreement_report(data, tax.category_ids)
     a = Table("question", "items", "Krippendorff alpha", "Fleiss kappa", "mean Cohen kappa", title="agreement")
     for ag in [rep.verdict, rep.spans, *rep.categories]:
-        a.add_row(ag.name, str(ag.items), f"{ag.alpha:.3f}", f"{ag.fleiss:.3f}", f"{ag.cohen_mean:.3f}")
+        a.add_row(_esc(ag.name), str(ag.items), f"{ag.alpha:.3f}", f"{ag.fleiss:.3f}", f"{ag.cohen_mean:.3f}")
     console.print(a)
-    console.print(f"final labels: {dash.sources}; not yet annotated: {dash.unlabelled}")
+    console.print(f"final labels: {_esc(dash.sources)}; not yet annotated: {dash.unlabelled}")
 
 
 @review_app.command("export")
@@ -339,16 +364,23 @@ def export(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")],
     prompt_set: Annotated[str | None, typer.Option("--set", help="Only this prompt set.")] = None,
     parquet: Annotated[bool, typer.Option(help="Also write HF datasets Parquet files.")] = True,
+    severity_rule: SeverityOpt = "adjudicate",
+    dpo_min_change: Annotated[
+        int, typer.Option(help="Fewest changed characters for a correction to become a DPO pair.", min=1)
+    ] = 3,
     db: DbOpt = None,
 ) -> None:
     """Write labels (JSONL + Parquet) and DPO preference pairs (TRL format); see medswallow/review/export.py."""
     from medswallow.review.export import export_review
+    from medswallow.review.labels import LabelPolicy
     from medswallow.review.taxonomy import load_taxonomy
 
-    rep = export_review(_open(_db(ctx, db)), _operator(), out, load_taxonomy(), prompt_set, parquet=parquet)
-    console.print(f"[green]{rep.labels} labelled answers, {rep.dpo_pairs} DPO pairs[/green] -> {rep.out_dir}")
+    tax = load_taxonomy()
+    rep = export_review(_open(_db(ctx, db)), _operator(), out, tax, prompt_set, parquet=parquet,
+                        policy=LabelPolicy.for_taxonomy(tax, severity_rule), min_change=dpo_min_change)
+    console.print(f"[green]{rep.labels} labelled answers, {rep.dpo_pairs} DPO pairs[/green] -> {_esc(rep.out_dir)}")
     for reason, n in sorted(rep.dpo_skipped.items()):
-        console.print(f"  no DPO pair for {n}: {reason}")
+        console.print(f"  no DPO pair for {n}: {_esc(reason)}")
 
 
 @review_app.command("taxonomy")
@@ -359,10 +391,86 @@ def taxonomy_cmd(path: Annotated[Path | None, typer.Argument(help="Taxonomy YAML
     from medswallow.review.taxonomy import load_taxonomy
 
     tax = load_taxonomy(path)
-    t = Table("id", "ja", "en", "span", title=f"categories (taxonomy {tax.version})")
+    t = Table("id", "ja", "en", "span", title=f"categories (taxonomy {_esc(tax.version)})")
     for c in tax.categories:
-        t.add_row(c.id, c.ja, c.en, "yes" if c.span else "item only")
+        t.add_row(_esc(c.id), _esc(c.ja), _esc(c.en), "yes" if c.span else "item only")
     console.print(t)
+
+
+@review_app.command("verify-audit")
+def verify_audit(
+    ctx: typer.Context,
+    expect_head: Annotated[
+        str | None, typer.Option(help="ID:HASH printed by an earlier run (or a backup): that row must be unchanged.")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Recompute the audit log's hash chain; exit 1 and name the first broken row if it was tampered with."""
+    from medswallow.review.store import verify_audit as _verify
+
+    anchor = None
+    if expect_head:
+        head_id, _, head_hash = expect_head.partition(":")
+        if not head_id.isdigit() or len(head_hash) != 64:
+            raise UserError(f"--expect-head {expect_head!r}: use ID:HASH as printed by verify-audit")
+        anchor = (int(head_id), head_hash)
+    rep = _verify(_open(_db(ctx, db)), anchor)
+    if rep.ok:
+        console.print(f"[green]audit log intact[/green]: {rep.rows} rows; head {rep.head_id}:{rep.head_hash}")
+        return
+    console.print(
+        f"[red]audit log broken at row {rep.broken_id}[/red]: {_esc(rep.problem)}; "
+        f"the rows before it check out (last good {rep.head_id}:{rep.head_hash})"
+    )
+    raise typer.Exit(1)
+
+
+@review_app.command("secure-audit-log")
+def secure_audit_log(
+    app_role: Annotated[str, typer.Option(help="The PostgreSQL role in the app's --db URL.")],
+    owner_role: Annotated[str, typer.Option(help="The role that will own audit_log (created, cannot log in).")] = "medswallow_audit_owner",
+    admin_db: Annotated[
+        str | None,
+        typer.Option(help="URL (or @FILE) of a superuser or the database owner, on the review database "
+                     "(default: $MEDSWALLOW_REVIEW_ADMIN_DB)."),
+    ] = None,
+    print_sql: Annotated[bool, typer.Option(help="Only print the SQL (to run it yourself with psql).")] = False,
+) -> None:
+    """PostgreSQL: give audit_log to a separate owner role; the app's role keeps INSERT and SELECT only."""
+    from medswallow.review.auditlog import pg_owner_statements
+    from medswallow.review.store import secure_pg_audit_log
+
+    if print_sql:
+        for statement in pg_owner_statements(app_role, owner_role):
+            typer.echo(statement + ";")
+        return
+    from medswallow.review.db import resolve_cli_url
+
+    url = resolve_cli_url(admin_db) or os.environ.get("MEDSWALLOW_REVIEW_ADMIN_DB")
+    if not url:
+        raise UserError("give the admin connection with --admin-db @FILE or $MEDSWALLOW_REVIEW_ADMIN_DB (or use --print-sql)")
+    problems = secure_pg_audit_log(url, app_role, owner_role)
+    if problems:
+        for p in problems:
+            console.print(f"[red]still unsafe[/red]: {_esc(p)}")
+        raise typer.Exit(1)
+    console.print(f"[green]audit_log now belongs to {_esc(owner_role)}[/green]; {_esc(app_role)} may only INSERT and SELECT it")
+
+
+@review_app.command("backup")
+def backup(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Argument(help="The backup file to write (must not exist).")],
+    db: DbOpt = None,
+) -> None:
+    """Copy a SQLite review database consistently while the app runs (SQLite online backup; WAL included)."""
+    from medswallow.review.backup import backup_sqlite
+
+    rep = backup_sqlite(_open(_db(ctx, db)), out)
+    console.print(
+        f"[green]backup written[/green] to {_esc(rep.path)} ({rep.bytes / 1e6:.1f} MB, integrity ok, schema {rep.revision}); "
+        f"audit head {rep.audit_head} — keep it with the backup: verify-audit --expect-head {rep.audit_head}"
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, DBAPIError, OperationalError
 
 from medswallow.errors import UserError
 
@@ -22,7 +22,46 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def default_db_url() -> str:
-    return os.environ.get("MEDSWALLOW_REVIEW_DB", DEFAULT_DB_URL)
+    """``$MEDSWALLOW_REVIEW_DB``, else the URL in the file ``$MEDSWALLOW_REVIEW_DB_FILE``, else the default file."""
+    if os.environ.get("MEDSWALLOW_REVIEW_DB"):
+        return os.environ["MEDSWALLOW_REVIEW_DB"]
+    if os.environ.get("MEDSWALLOW_REVIEW_DB_FILE"):
+        return read_url_file(os.environ["MEDSWALLOW_REVIEW_DB_FILE"])
+    return DEFAULT_DB_URL
+
+
+def read_url_file(path: str) -> str:
+    """The first non-empty line of ``path`` (a URL with a password kept out of argv and ``ps``)."""
+    try:
+        lines = [x.strip() for x in Path(path).expanduser().read_text(encoding="utf-8").splitlines()]
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the database URL file ({exc.strerror})") from None
+    url = next((x for x in lines if x and not x.startswith("#")), "")
+    if not url:
+        raise UserError(f"{path}: no database URL in the file (one line, e.g. postgresql://USER:PASSWORD@HOST/DB)")
+    return url
+
+
+def resolve_cli_url(url: str | None) -> str | None:
+    """What ``--db`` means: ``@FILE`` reads the URL from FILE; a URL with a password works but is visible to
+    every user of the machine in ``ps``, so it earns a warning (never the password itself)."""
+    if url is None:
+        return None
+    if url.startswith("@"):
+        return read_url_file(url[1:])
+    try:
+        has_password = "://" in url and make_url(normalise_url(url)).password is not None
+    except ArgumentError:
+        has_password = False
+    if has_password:
+        import sys
+
+        print(
+            f"warning: the password in --db {redact_url(normalise_url(url))} is visible to other users (ps); "
+            "use --db @FILE, $MEDSWALLOW_REVIEW_DB, $MEDSWALLOW_REVIEW_DB_FILE or ~/.pgpass instead",
+            file=sys.stderr,
+        )
+    return url
 
 
 def normalise_url(url: str) -> str:
@@ -74,6 +113,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        dbapi_conn.set_authorizer(_sqlite_guard)
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
@@ -81,6 +121,25 @@ def _sqlite_engine(url: str) -> Engine:
         conn.exec_driver_sql(f"BEGIN {mode}".strip())
 
     return engine
+
+
+_GUARDED = "audit_log"
+
+
+def _sqlite_guard(action: int, arg1: str | None, arg2: str | None, _db: str | None, _src: str | None) -> int:
+    """SQLite has no roles: this authorizer is the app's role. Its connections may not drop, rename or
+    alter the audit log or its triggers, nor write the schema directly (migrations lift it briefly)."""
+    import sqlite3
+
+    if action == sqlite3.SQLITE_DROP_TRIGGER and arg2 == _GUARDED:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_DROP_TABLE and arg1 == _GUARDED:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_ALTER_TABLE and arg2 == _GUARDED:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and (arg1 or "").lower() in ("writable_schema", "trusted_schema"):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
 
 
 def require_existing_file(url: str | None) -> None:
@@ -113,15 +172,50 @@ def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
 def migrate(engine: Engine, revision: str = "head") -> str:
     """Bring the schema to ``revision`` (creating it on an empty database); returns the new revision."""
     from alembic import command
+    from alembic.util import CommandError
 
     cfg = _alembic_config(engine)
+    url = redact_url(str(engine.url))
     try:
         with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
-    except OperationalError as exc:
-        raise UserError(f"{redact_url(str(engine.url))}: cannot migrate the database ({exc.orig})") from None
+            raw = conn.connection.dbapi_connection
+            if engine.dialect.name == "sqlite" and raw is not None:
+                raw.set_authorizer(None)  # type: ignore[attr-defined]  # migrations may rebuild the guards
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+            finally:
+                if engine.dialect.name == "sqlite" and raw is not None:
+                    raw.set_authorizer(_sqlite_guard)  # type: ignore[attr-defined]
+    except CommandError as exc:
+        current = current_revision(engine)
+        if current is not None and not _known(current):
+            raise UserError(_newer_message(url, current)) from None
+        raise UserError(f"{url}: cannot migrate to {revision!r} ({exc})") from None
+    except (OperationalError, DatabaseError) as exc:
+        raise UserError(f"{url}: cannot migrate the database ({_reason(exc)})") from None
     return current_revision(engine) or ""
+
+
+def _reason(exc: DBAPIError | DatabaseError) -> str:
+    return str(getattr(exc, "orig", exc)).splitlines()[0]
+
+
+def _known(revision: str) -> bool:
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    try:
+        return ScriptDirectory.from_config(_alembic_config(create_engine("sqlite://"))).get_revision(revision) is not None
+    except CommandError:
+        return False
+
+
+def _newer_message(url: str, current: str) -> str:
+    return (
+        f"{url}: the database schema (revision {current!r}) is newer than this version of medswallow knows "
+        f"(latest {head_revision()!r}); upgrade medswallow (pip install -U medswallow) — do not migrate it down"
+    )
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -142,14 +236,22 @@ def head_revision() -> str:
 
 def check_schema(engine: Engine) -> None:
     """Fail with what to do when the database is empty or behind the code."""
+    url = redact_url(str(engine.url))
     try:
         current = current_revision(engine)
-    except OperationalError as exc:
-        raise UserError(f"{redact_url(str(engine.url))}: cannot open the database ({exc.orig})") from None
+    except DatabaseError as exc:
+        reason = _reason(exc)
+        if engine.dialect.name == "sqlite" and ("not a database" in reason or "malformed" in reason):
+            raise UserError(
+                f"{url}: not a review database, or a damaged one ({reason}); check the path, or restore "
+                "the last backup (made with: medswallow review backup)"
+            ) from None
+        raise UserError(f"{url}: cannot open the database ({reason})") from None
     head = head_revision()
     if current == head:
         return
-    url = redact_url(str(engine.url))
+    if current is not None and not _known(current):
+        raise UserError(_newer_message(url, current))
     if current is None and not inspect(engine).get_table_names():
         raise UserError(f"{url}: the review database is empty; create it with: medswallow review init-db --db '{url}'")
     raise UserError(

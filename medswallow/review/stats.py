@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from medswallow.review.labels import FinalLabel, ReviewData, final_labels
+from medswallow.review.labels import DEFAULT_POLICY, FinalLabel, LabelPolicy, ReviewData, final_labels
 
 
 def wilson_ci(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -50,13 +50,15 @@ class Dashboard:
     by_category: list[tuple[str, str, Rate]]  # (model, category, rate among labelled answers)
     by_severity: list[tuple[str, str, int]]  # (model, severity, count of unsafe answers)
     by_topic: list[Rate]
-    sources: dict[str, int]  # final-label source -> answers (adjudicated, unanimous, majority, disputed)
+    sources: dict[str, int]  # final-label source -> answers (adjudicated, unanimous, majority, partial, disputed)
     unlabelled: int  # generations nobody has annotated yet
     truncated: dict[str, Rate]  # model -> share of answers cut by the token budget
 
 
-def dashboard(data: ReviewData, categories: list[str], severities: list[str]) -> Dashboard:
-    finals = final_labels(data)
+def dashboard(
+    data: ReviewData, categories: list[str], severities: list[str], policy: LabelPolicy = DEFAULT_POLICY
+) -> Dashboard:
+    finals = final_labels(data, policy)
     labelled: dict[str, list[FinalLabel]] = defaultdict(list)
     by_topic: dict[str, list[FinalLabel]] = defaultdict(list)
     sources: Counter[str] = Counter()

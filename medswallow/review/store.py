@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from medswallow.errors import UserError
@@ -199,3 +200,21 @@ def verify_audit(store: ReviewStore, expect_head: tuple[int, str] | None = None)
     with store.read() as session:
         rows = session.execute(select(AuditEntry).order_by(AuditEntry.id).execution_options(yield_per=2000)).scalars()
         return auditlog.verify_chain(iter(rows), expect_head)
+
+
+def secure_pg_audit_log(admin_url: str, app_role: str, owner_role: str = auditlog.DEFAULT_OWNER_ROLE) -> list[str]:
+    """Run ``auditlog.pg_owner_statements`` as an admin on the review database, then report what (if
+    anything) still lets ``app_role`` rewrite the log."""
+    engine = db.make_engine(admin_url, pool_size=1)
+    if engine.dialect.name != "postgresql":
+        raise UserError("secure-audit-log is for PostgreSQL; on SQLite the triggers, the app's authorizer and the hash chain apply")
+    try:
+        with engine.begin() as conn:
+            for statement in auditlog.pg_owner_statements(app_role, owner_role):
+                conn.exec_driver_sql(statement)
+        with engine.connect() as conn:
+            return auditlog.pg_role_problems(conn, app_role, owner_role)
+    except DBAPIError as exc:  # one line, and the URL without its password
+        raise UserError(f"{db.redact_url(admin_url)}: {str(exc.orig).splitlines()[0]}") from None
+    finally:
+        engine.dispose()

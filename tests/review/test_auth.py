@@ -49,32 +49,107 @@ def test_unknown_user_and_wrong_password_look_the_same(store: ReviewStore):
     assert str(unknown.value) == str(wrong.value) == auth.INVALID_LOGIN
 
 
-def test_lockout_after_repeated_failures_even_with_the_right_password(store: ReviewStore):
+FAST = AuthSettings(free_failures=3, source_free_failures=6, first_delay=timedelta(minutes=10))
+
+
+def _fail(store, name, source, settings=FAST, password="guess-guess-guess"):
+    with pytest.raises(AuthError) as exc:
+        login(store, name, password, settings, source=source)
+    return str(exc.value)
+
+
+def test_failures_slow_the_source_down_and_never_lock_the_owner_out(store: ReviewStore):
     add_user(store, OPERATOR, "dr.sato", "annotator", PASSWORD)
-    settings = AuthSettings(max_failures=3, lockout=timedelta(minutes=15))
-    for _ in range(3):
-        with pytest.raises(AuthError, match="invalid"):
-            login(store, "dr.sato", "guess-guess-guess", settings)
-    with pytest.raises(AuthError, match="locked"):
-        login(store, "dr.sato", PASSWORD, settings)
+    for _ in range(4):  # three free failures, then the fourth starts a delay for this source and name
+        assert _fail(store, "dr.sato", "10.0.0.66") == auth.INVALID_LOGIN
+    assert "too many failed logins" in _fail(store, "dr.sato", "10.0.0.66", password=PASSWORD)  # even the right one waits
+    # The owner, from her own workstation, is not kept out by what happened at another.
+    assert resume(store, login(store, "dr.sato", PASSWORD, FAST, source="10.0.0.5")).username == "dr.sato"
+    assert [u.locked for u in auth.list_users(store, OPERATOR)] == [True]
     unlock(store, OPERATOR, "dr.sato")
-    assert resume(store, login(store, "dr.sato", PASSWORD, settings)).username == "dr.sato"
+    assert [u.locked for u in auth.list_users(store, OPERATOR)] == [False]
+    assert resume(store, login(store, "dr.sato", PASSWORD, FAST, source="10.0.0.66")).username == "dr.sato"
     with store.read() as session:
         actions = [a for (a,) in session.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
-    assert actions.count("auth.login_failed") == 3 and "auth.login_locked" in actions and "user.unlock" in actions
+    assert actions.count("auth.login_failed") == 4 and "auth.login_throttled" in actions and "user.unlock" in actions
+
+
+def test_spraying_many_names_from_one_source_is_slowed_too(store: ReviewStore):
+    for i in range(7):  # six free failures for the source, the seventh starts its delay
+        assert _fail(store, f"guess{i}", "10.0.0.66") == auth.INVALID_LOGIN
+    assert "too many failed logins" in _fail(store, "someone-new", "10.0.0.66")
+    assert _fail(store, "someone-new", "10.0.0.67") == auth.INVALID_LOGIN
+
+
+def test_the_delay_doubles_up_to_a_cap():
+    s = AuthSettings(free_failures=2, first_delay=timedelta(seconds=2), max_delay=timedelta(seconds=30))
+    assert [s.delay_after(n, 2).total_seconds() for n in range(1, 9)] == [0, 0, 2, 4, 8, 16, 30, 30]
+
+
+def test_usernames_cannot_be_enumerated_by_message_or_work(store: ReviewStore, monkeypatch):
+    """Unknown and real names: the same message before and after the delays start, one argon2 verify each."""
+    add_user(store, OPERATOR, "dr.sato", "annotator", PASSWORD)
+    auth.set_active(store, OPERATOR, "dr.sato", True)
+    verifies: list[str] = []
+    hasher = auth._hasher()
+    real_verify = type(hasher).verify
+
+    def counting(self, h, pw):  # type: ignore[no-untyped-def]
+        verifies.append(h)
+        return real_verify(self, h, pw)
+
+    monkeypatch.setattr(type(hasher), "verify", counting)
+    seen = {}
+    for name in ("dr.sato", "dr.nobody"):
+        verifies.clear()
+        messages = [_fail(store, name, f"src-{name}") for _ in range(5)]
+        seen[name] = (messages, len(verifies))
+    assert seen["dr.sato"] == seen["dr.nobody"]
+    messages, n_verify = seen["dr.sato"]
+    assert messages[:4] == [auth.INVALID_LOGIN] * 4 and "too many failed logins" in messages[4]
+    assert n_verify == 4  # one per checked attempt, none while throttled (for either name)
+
+
+def test_login_names_match_case_insensitively(store: ReviewStore):
+    add_user(store, OPERATOR, "Dr.Sato", "annotator", PASSWORD)
+    assert resume(store, login(store, "dr.sato", PASSWORD)).username == "Dr.Sato"
+    assert resume(store, login(store, " DR.SATO ", PASSWORD)).username == "Dr.Sato"
+    set_password(store, OPERATOR, "dr.SATO", "a-brand-new-password")
+    assert resume(store, login(store, "dr.sato", "a-brand-new-password")).username == "Dr.Sato"
 
 
 def test_a_success_resets_the_failure_count(store: ReviewStore):
     add_user(store, OPERATOR, "dr.sato", "annotator", PASSWORD)
-    settings = AuthSettings(max_failures=3)
-    for _ in range(2):
-        with pytest.raises(AuthError):
-            login(store, "dr.sato", "guess-guess-guess", settings)
-    login(store, "dr.sato", PASSWORD, settings)
-    for _ in range(2):
-        with pytest.raises(AuthError, match="invalid"):
-            login(store, "dr.sato", "guess-guess-guess", settings)
-    login(store, "dr.sato", PASSWORD, settings)
+    for _ in range(3):
+        _fail(store, "dr.sato", "ws1")
+    login(store, "dr.sato", PASSWORD, FAST, source="ws1")
+    for _ in range(3):
+        assert _fail(store, "dr.sato", "ws1") == auth.INVALID_LOGIN
+    login(store, "dr.sato", PASSWORD, FAST, source="ws1")
+
+
+def test_session_status_counts_down_to_the_earlier_limit_without_extending_it(store: ReviewStore):
+    from medswallow.review.models import utcnow
+
+    add_user(store, OPERATOR, "dr.sato", "annotator", PASSWORD)
+    token = login(store, "dr.sato", PASSWORD)
+    st = auth.session_status(store, token, AuthSettings(idle_timeout=timedelta(minutes=30)))
+    assert st.ends_by == "idle" and timedelta(minutes=29) < st.remaining <= timedelta(minutes=30) and not st.warn
+    now = utcnow()
+    with store.engine.begin() as conn:  # idle for 27 minutes
+        conn.execute(update(AuthSession).values(last_seen_at=now - timedelta(minutes=27)))
+    st = auth.session_status(store, token)
+    assert st.warn and st.remaining <= timedelta(minutes=3) and st.actor.username == "dr.sato"
+    with store.read() as session:  # looking did not extend it
+        assert session.scalar(select(AuthSession.last_seen_at)) <= now - timedelta(minutes=27) + timedelta(seconds=1)
+    with store.engine.begin() as conn:  # the 12-hour limit comes before the idle deadline
+        conn.execute(update(AuthSession).values(last_seen_at=now, expires_at=now + timedelta(minutes=2)))
+    st = auth.session_status(store, token)
+    assert st.ends_by == "limit" and st.warn
+    with store.engine.begin() as conn:
+        conn.execute(update(AuthSession).values(expires_at=now - timedelta(seconds=1)))
+    with pytest.raises(AuthError, match="expired"):
+        auth.session_status(store, token)
 
 
 def test_sessions_expire_when_idle_or_too_old(store: ReviewStore):

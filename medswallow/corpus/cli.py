@@ -55,11 +55,29 @@ def build_corpus(
         console.print(f"[yellow]interrupted[/yellow]; finished work is kept in {out}: run the same command again to resume")
         sys.exit(130)
     for table in summary_tables(manifest):
-        # Logs and pipes get 80 columns by default; the table needs about 110 to stay readable.
-        console.print(table, width=max(console.width, 110))
+        # Logs and pipes get 80 columns by default: print the table as wide as its content needs.
+        console.print(table, width=max(console.width, table_width(console, table)))
     t = manifest["totals"]
+    if not t.get("docs_out", 0):
+        console.print(
+            f"[bold red]error:[/bold red] the build kept no documents ({t.get('read', 0):,} records read: "
+            f"{t.get('dropped', 0):,} dropped, {t.get('quarantined', 0):,} quarantined); the reasons are in the table "
+            f"above and in {out / 'rejected'}. {out / 'data'} holds one empty shard.",
+            highlight=False,
+        )
+        raise typer.Exit(1)
     console.print(
         f"[green]done[/green] in {time.monotonic() - start:.1f}s: {t.get('docs_out', 0):,} documents, "
         f"{t.get('tokens_out', 0):,} tokens in {len(manifest['shards'])} shards -> {out / 'data'}; "
         f"manifest {out / 'manifest.json'}, dataset card {out / 'README.md'}, reasons in {out / 'rejected'}"
     )
+
+
+def table_width(console: object, table: object) -> int:
+    """Columns a rich table needs to print without cutting a cell."""
+    from rich.console import Console
+    from rich.measure import Measurement
+
+    assert isinstance(console, Console)
+    wide = console.options.update(width=10_000, max_width=10_000)
+    return int(Measurement.get(console, wide, table).maximum)  # type: ignore[arg-type]

@@ -9,9 +9,11 @@ finished work, and ends with the same bytes as an uninterrupted one.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
+import signal
 import threading
 import time
 import traceback
@@ -145,6 +147,7 @@ class _Step:
     def __init__(self, recipe: Any, out: str) -> None:
         self.recipe = recipe
         self.out = out
+        self.main_pid = os.getpid()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
@@ -152,6 +155,10 @@ class _Step:
 
     def __call__(self, data: Any, rank: int = 0, world_size: int = 1) -> None:
         quiet_datatrove()
+        if os.getpid() != self.main_pid:
+            # Ctrl-C reaches every process of the terminal's group: only the main process answers it (it
+            # stops the workers and says how to resume); a worker would print its own traceback.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         layout = Layout(Path(self.out))
         err = layout.error_file(self.stage, rank)
         try:
@@ -287,18 +294,43 @@ class Runner:
             ray.shutdown()
 
     def _fail(self, stage: str, layout: Layout, tasks: int, exc: BaseException | None) -> None:
-        errors = sorted((layout.work / "errors").glob(f"{stage}-*.txt"))
+        if exc is not None and no_space(exc):
+            raise_no_space(layout)
         where = ""
-        if errors:
-            last = errors[0].read_text(encoding="utf-8").strip().splitlines()[-1][:300]
-            last = last.removeprefix("medswallow.errors.UserError: ")  # a user error speaks for itself
-            where = f": {last}\n  full traceback: {errors[0]}"
-        elif exc is not None:
+        for path in sorted((layout.work / "errors").glob(f"{stage}-*.txt")):
+            lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+            if not lines:  # written while the disk filled up, or cut by a kill
+                continue
+            last = lines[-1][:300].removeprefix("medswallow.errors.UserError: ")  # a user error speaks for itself
+            if "No space left on device" in last:
+                raise_no_space(layout)
+            where = f": {last}\n  full traceback: {path}"
+            break
+        if not where and exc is not None:
             where = f": {type(exc).__name__}: {str(exc)[:300]}"
         raise UserError(
             f"the {stage} stage did not finish ({_count_completions(layout.logs(stage))}/{tasks} tasks){where}\n"
             "  finished work is kept: fix the cause and run the same command again to resume"
         )
+
+
+def no_space(exc: BaseException) -> bool:
+    """A full disk (or quota), wherever in the chain of exceptions it happened."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        if "No space left on device" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def raise_no_space(layout: Layout) -> None:
+    raise UserError(
+        f"no space left on the device of {layout.out}: free some space (or choose another -o) and run the "
+        "same command again; finished work is kept and resumed"
+    ) from None
 
 
 def _count_completions(logs: Path) -> int:
@@ -326,11 +358,24 @@ def build(
     """Build the mixture of ``recipe`` into ``out``; returns the manifest. Resumes a previous run in ``out``."""
     require("datatrove", "corpus")
     require("pyarrow", "corpus")
-    from medswallow.corpus.manifest import write_outputs
-
     quiet_datatrove()
     layout = Layout(out.resolve())
+    try:
+        return _build(recipe, layout, workers, executor, overwrite, show_progress, on_plan)
+    except OSError as exc:
+        if no_space(exc):
+            raise_no_space(layout)
+        raise
+
+
+def _build(
+    recipe: Any, layout: Layout, workers: int | None, executor: str | None, overwrite: bool, show_progress: bool,
+    on_plan: Callable[[list[dict[str, Any]]], None] | None,
+) -> dict[str, Any]:
+    from medswallow.corpus.manifest import write_outputs
+
     units = plan_build(recipe, layout, overwrite)
+    remove_stale_temporaries(layout)
     if not units:
         raise UserError("the recipe's sources match no input")
     if on_plan:
@@ -351,7 +396,27 @@ def build(
         timings = {"process": t1 - t0, "select": t2 - t1, "write": time.perf_counter() - t2}
     finally:
         runner.close()
+    write_empty_shard_if_none(layout)
     manifest = write_outputs(recipe, layout, units)
     # Wall times of this run (not part of the output contract: the manifest stays byte-stable).
     write_json(layout.work / "timings.json", {"executor": kind, "workers": n_workers, "seconds": timings})
     return manifest
+
+
+def remove_stale_temporaries(layout: Layout) -> None:
+    """Half-written files of tasks killed in an earlier run (``.NAME.tmp-PID``): never trusted, so removed."""
+    for folder in (layout.work, layout.rejected, layout.data):
+        if folder.is_dir():
+            for tmp in folder.rglob(".*.tmp-*"):
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+
+
+def write_empty_shard_if_none(layout: Layout) -> None:
+    """A build that keeps nothing still leaves a loadable ``data/`` (one empty shard with the schema)."""
+    from medswallow.corpus.shards import write_empty_shard
+
+    plan = read_json(layout.shards_plan)
+    stats = [read_json(layout.write_stats(k)) for k in range(len(plan["shards"]))]
+    if not any(st["file"] for st in stats):
+        write_empty_shard(layout, 0)

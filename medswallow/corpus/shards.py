@@ -124,3 +124,18 @@ def _write_rejected(layout: Layout, shard: int, lines: list[str]) -> None:
     tmp = tmp_path(path)
     tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
     commit(tmp, path)
+
+
+def write_empty_shard(layout: Layout, shard: int) -> None:
+    """Shard ``shard`` with no rows but the output schema (``load_dataset`` needs one file to exist)."""
+    import pyarrow.parquet as pq
+
+    path = layout.shard(shard)
+    tmp = tmp_path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(output_schema().empty_table(), tmp)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    commit(tmp, path)
+    stats = {"shard": shard, "units": [], "docs": 0, "tokens": 0, "file": str(path.relative_to(layout.out)), "sha256": digest,
+             "bytes": path.stat().st_size}
+    write_json(layout.write_stats(shard), stats)

@@ -128,3 +128,93 @@ def test_two_documents_with_one_id_never_share_it_in_the_shards(cli, tmp_path):
     ids = sorted(r["id"] for r in shard_rows(out))
     assert len(ids) == len(set(ids)) == 3, ids
     assert ids == ["notes:a", "notes:a~2", "notes:a~3"] and manifest(out)["sources"]["notes"]["ids_renamed"] == 1
+
+
+# ---------------------------------------------------------------------------------------------- what a user sees
+
+
+def test_a_build_that_keeps_nothing_writes_a_loadable_empty_data_dir_and_fails(cli, tmp_path):
+    import pyarrow.dataset as pads
+
+    recipe = tiny_recipe(tmp_path, [{"id": "a", "text": "短い"}, {"id": "b"}], quality={"min_chars": {"ja": 40, "en": 40, "mixed": 40, "other": 40}})
+    out = tmp_path / "out"
+    res = cli("build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "1")
+    assert_clean(res)
+    assert res.returncode == 1 and "kept no documents" in res.stderr, res.stderr
+    # (Hugging Face datasets refuses any empty split; Arrow, pandas and DuckDB read the schema.)
+    table = pads.dataset(out / "data", format="parquet").to_table()
+    assert table.num_rows == 0 and {"id", "text", "source", "lang", "n_tokens"} <= set(table.column_names)
+    assert manifest(out)["shards"][0]["docs"] == 0
+
+
+def test_temporary_files_of_killed_tasks_are_removed_on_the_next_run(cli, tmp_path):
+    recipe = tiny_recipe(tmp_path)
+    out = tmp_path / "out"
+    assert cli("build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "1").returncode == 0
+    stale = [out / "rejected" / ".process-00000.jsonl.tmp-999999", out / ".work" / "process" / ".00000.parquet.tmp-999999"]
+    for p in stale:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"half")
+    assert cli("build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "1").returncode == 0
+    assert not any(p.exists() for p in stale)
+
+
+def test_the_summary_table_is_not_cut_when_stdout_is_not_a_terminal(cli, tmp_path):
+    rows = [{"id": str(i), "text": f"{JA_DOC}{i}"} for i in range(12)]
+    recipe = tiny_recipe(tmp_path, rows)
+    text = recipe.read_text(encoding="utf-8").replace("name: notes", "name: a-source-with-a-rather-long-descriptive-name")
+    recipe.write_text(text, encoding="utf-8")
+    res = cli("build-corpus", str(recipe), "-o", str(tmp_path / "out"), "--quiet", "--workers", "1", env={"COLUMNS": "80"})
+    assert res.returncode == 0, res.stderr
+    assert "a-source-with-a-rather-long-descriptive-name" in res.stderr and "…" not in res.stderr, res.stderr
+
+
+def test_a_full_disk_is_one_clear_message(tmp_path, monkeypatch):
+    import errno
+
+    from medswallow.corpus import layout as layout_mod
+    from medswallow.corpus.pipeline import build
+    from medswallow.corpus.recipe import load_recipe
+    from medswallow.errors import UserError
+
+    recipe = load_recipe(tiny_recipe(tmp_path), ["executor.workers=1"])
+    real = layout_mod.os.replace
+
+    def full(src, dst):  # the first shard written fails as on a full disk
+        if "process" in str(dst):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(src, dst)
+
+    monkeypatch.setattr(layout_mod.os, "replace", full)
+    with pytest.raises(UserError) as err:
+        build(recipe, tmp_path / "out", workers=1, show_progress=False)
+    assert str(err.value).startswith("no space left on the device of") and "run the same command again" in str(err.value)
+
+
+def test_ctrl_c_with_workers_exits_130_without_a_traceback(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO
+
+    rows = [{"id": str(i), "text": f"{JA_DOC}{i}"} for i in range(3)]
+    recipe = tiny_recipe(tmp_path, rows)
+    for k in range(1, 60):
+        (tmp_path / "in" / f"more{k:02d}.jsonl").write_text(json.dumps({"id": f"m{k}", "text": f"{OTHER_DOC}{k}"}, ensure_ascii=False) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "medswallow.cli", "build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "2"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    done = out / ".work" / "logs" / "process" / "completions"
+    deadline = time.monotonic() + 240
+    while not (done.is_dir() and any(done.iterdir())) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does: the whole process group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -222,6 +223,154 @@ def test_options_errors_name_the_field():
         options_from({}, "synthetic_qa source 'synth' options")
     with pytest.raises(UserError, match="did you mean 'mcq'"):
         options_from({"model": "t", "styles": ["mcqq"]}, "x")
+
+
+# ---- the stage against a local teacher that copies what it is shown -----------------------------------
+
+# Identifiers planted in the passages (and a passage title): none may reach a prompt, the response cache,
+# the journal, a record or any file of a build.
+PLANTED = ["山田太郎", "090-1234-5678", "taro.yamada@example.jp", "4821937", "John Smith", "555-0143", "john.smith@example.com"]
+PLANTED_JA = (
+    "患者 山田太郎（電話 090-1234-5678、メール taro.yamada@example.jp、カルテ番号 MRN 4821937）は高血圧と診断され、ARBを開始した。"
+    "診察室血圧140/90mmHg以上を高血圧と定義し、第一選択薬はCa拮抗薬、ARB、ACE阻害薬、少量の利尿薬である。"
+)
+PLANTED_EN = (
+    "Patient John Smith (MRN 4821937, phone (617) 555-0143, john.smith@example.com) was started on inhaled "
+    "corticosteroid with formoterol for mild asthma. Confirm variable expiratory airflow limitation with spirometry."
+)
+
+
+def planted_docs() -> list[Document]:
+    return [
+        Document(id="notes:ja#1", text=PLANTED_JA, source="notes", lang="ja", meta={"title": "山田太郎さんの経過"}),
+        Document(id="notes:en#1", text=PLANTED_EN, source="notes", lang="en", meta={"title": "Follow-up of patient John Smith"}),
+    ]
+
+
+def _teacher_class():
+    from aiohttp import web
+
+    from tests.inference.faults import FakeOpenAIServer
+
+    class CopyingTeacher(FakeOpenAIServer):
+        """A teacher that copies the first sentence of the passage it is shown into its answer, and repeats the
+        whole prompt in its reasoning (as real reasoning models often do). Every request body is kept."""
+
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            self.bodies: list[str] = []
+
+        async def _answer(self, request, body):
+            self.bodies.append(json.dumps(body, ensure_ascii=False))
+            prompt = body["messages"][-1]["content"]
+            passage = prompt.strip().splitlines()[-1]
+            first = re.split(r"(?<=。)|(?<=\. )", passage)[0].strip()
+            ja = "一節" in prompt
+            question = "一節の内容に合うものはどれか。" if ja else "Which statement matches the passage?"
+            if '"options"' in prompt:
+                other = ["抗菌薬を投与する", "経過観察のみ", "手術を行う"] if ja else ["Give antibiotics", "Observe only", "Operate"]
+                item = {"question": question, "options": [first, *other], "answer": "A", "explanation": first}
+            else:
+                item = {"question": question.replace("もの", "記述").replace("statement", "sentence"), "answer": first}
+            message = {"role": "assistant", "content": json.dumps(item, ensure_ascii=False), "reasoning": "The passage says: " + prompt}
+            return web.json_response({"id": "t", "model": body["model"], "usage": {"prompt_tokens": 50, "completion_tokens": 20},
+                                      "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
+
+    return CopyingTeacher
+
+
+def teacher_options(url: str, cache: Path, **extra) -> dict:
+    return {"base_urls": [url], "model": "fake-model", "cache_dir": str(cache), "progress": False, "max_retries": 0,
+            "styles": ["mcq", "short_answer"], **extra}
+
+
+def assert_nothing_planted(blobs: list[bytes], where: str) -> None:
+    for value in PLANTED:
+        hits = [i for i, b in enumerate(blobs) if value.encode("utf-8") in b]
+        assert not hits, f"{value!r} found in {where} #{hits}"
+
+
+def test_planted_identifiers_reach_no_prompt_cache_journal_or_record(tmp_path, pii_engine):
+    with _teacher_class()() as teacher:
+        opts = options_from(teacher_options(teacher.base_url, tmp_path / "cache"), "test")
+        records = list(generate_qa(planted_docs(), opts, pii_engine=pii_engine))
+    assert len(records) == 2 * 2 * 2 and teacher.received == 8
+    kept = [r for r in records if isinstance(r, Document)]
+    assert kept and all("<" in r.text for r in kept)  # the copied sentence holds placeholders, not values
+    assert any(r.meta["qa"]["answer"].startswith("患者 <PERSON>") for r in kept)
+    assert_nothing_planted([b.encode() for b in teacher.bodies], "a request sent to the teacher")
+    assert_nothing_planted([json.dumps(r.to_dict(), ensure_ascii=False).encode() for r in records], "a record")
+    files = [f for f in (tmp_path / "cache").rglob("*") if f.is_file()]
+    assert any(f.name.startswith("responses.sqlite") for f in files) and any(f.name.startswith("journal.sqlite") for f in files)
+    assert_nothing_planted([f.read_bytes() for f in files], "the cache or journal")
+
+
+def test_failed_requests_fail_the_run_naming_the_teacher_and_a_rerun_asks_only_for_them(tmp_path, pii_engine):
+    def plan(prompt: str, seen: int) -> str:
+        return "503" if seen == 0 and '"options"' in prompt else "ok"  # every MCQ request fails once
+
+    docs = planted_docs()
+    with _teacher_class()(plan) as teacher:
+        opts = options_from(teacher_options(teacher.base_url, tmp_path / "cache"), "test")
+        with pytest.raises(UserError, match=rf"synthetic QA: 4 of 8 requests to the teacher at {teacher.base_url} failed \(4 http_503\)"):
+            list(generate_qa(docs, opts, pii_engine=pii_engine))
+        assert teacher.received == 8
+        again = list(generate_qa(docs, opts, pii_engine=pii_engine))
+        assert teacher.received == 8 + 4  # the answered half comes from the journal
+        assert not any(isinstance(r, Rejected) and r.reason.startswith("teacher_error") for r in again)
+
+    lenient = options_from(teacher_options(f"http://127.0.0.1:{teacher.port}/v1", tmp_path / "c2", allow_teacher_errors=True), "test")
+    with pytest.raises(UserError, match=rf"synthetic QA teacher: no OpenAI-compatible server answers at http://127.0.0.1:{teacher.port}/v1 \(connection refused\)"):
+        list(generate_qa(docs, lenient, pii_engine=pii_engine))
+
+
+def test_a_record_from_the_journal_is_the_record_first_written(tmp_path, pii_engine):
+    with _teacher_class()() as teacher:
+        opts = options_from(teacher_options(teacher.base_url, tmp_path / "cache"), "test")
+        fresh = [r.to_dict() for r in generate_qa(planted_docs(), opts, pii_engine=pii_engine)]
+        resumed = [r.to_dict() for r in generate_qa(planted_docs(), opts, pii_engine=pii_engine)]
+        assert teacher.received == 8
+    assert fresh == resumed
+    prov = next(r for r in fresh if r["text"])["meta"]["provenance"]
+    assert prov["teacher"] == "fake-model" and prov["teacher_checkpoint"] == "fake-model"  # /v1/models has no root here
+
+
+@pytest.mark.slow
+def test_build_corpus_with_pii_off_on_the_synthetic_source(tmp_path, cli):
+    """A build whose teacher is down exits non-zero naming it; the same command resumes once it is up; the
+    outputs hold no planted identifier (the generator-level test above checks journal replay record for record)."""
+    import pyarrow.parquet as pq
+
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text("".join(json.dumps({"id": f"n{i}", "text": t}, ensure_ascii=False) + "\n"
+                             for i, t in enumerate([PLANTED_JA, PLANTED_EN])), encoding="utf-8")
+    teacher = _teacher_class()()
+    recipe = {
+        "name": "synth-pii", "seed": 1,
+        "sources": [
+            {"name": "notes", "type": "jsonl", "paths": [str(notes)], "pii": "fast", "quality": False},
+            {"name": "synth", "type": "synthetic_qa", "from_sources": ["notes"], "quality": False, "pii": "off",
+             "options": teacher_options(teacher.base_url, tmp_path / "cache")},
+        ],
+        "executor": {"kind": "local", "workers": 1},
+    }
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe, allow_unicode=True), encoding="utf-8")
+    out1 = tmp_path / "out1"
+
+    down = cli("build-corpus", str(path), "-o", str(out1), "--workers", "1")
+    assert down.returncode != 0 and f"no OpenAI-compatible server answers at {teacher.base_url}" in down.stderr, down.stderr[-2000:]
+    assert "Traceback" not in down.stderr
+    with teacher:
+        first = cli("build-corpus", str(path), "-o", str(out1), "--workers", "1")  # the same command, resumed
+        assert first.returncode == 0, first.stderr[-3000:]
+        assert teacher.received == 8
+
+    rows = [r for f in sorted((out1 / "data").glob("*.parquet")) for r in pq.read_table(f).to_pylist() if r["source"] == "synth"]
+    assert rows and all(json.loads(r["meta"])["provenance"]["teacher"] == "fake-model" for r in rows)
+    assert "teacher model `fake-model`" in (out1 / "README.md").read_text(encoding="utf-8")
+    files = [f for root in (out1, tmp_path / "cache") for f in root.rglob("*") if f.is_file()]
+    assert_nothing_planted([f.read_bytes() for f in files], "a file of the build or cache")
 
 
 # ---- end to end against the real vLLM server ------------------------------------------------------

@@ -91,8 +91,9 @@ class RedactStage(Stage):
 
 # ---------------------------------------------------------------------------------------------- ids and meta
 
-# Meta keys the build itself writes with values that cannot hold personal data.
-SAFE_META = frozenset({"line", "row", "encoding", "pii_spans", "format"})
+# Meta keys the build itself writes with values that cannot hold personal data. ``provenance``: synthetic
+# QA's settings, hashes and generation time (a time there would otherwise be read as a date).
+SAFE_META = frozenset({"line", "row", "encoding", "pii_spans", "format", "provenance"})
 
 
 class FieldScrubber:

@@ -52,6 +52,7 @@ class Prepared:
     system: str = ""
     sampling: SamplingConfig | None = None
     records: list[dict[str, Any]] = field(default_factory=list)
+    limit: int | None = None  # the first N items only (the run's or the command line's --limit)
 
 
 def prepare(suite: Suite, run: TaskRun, limit: int | None = None) -> Prepared:
@@ -68,6 +69,7 @@ def prepare(suite: Suite, run: TaskRun, limit: int | None = None) -> Prepared:
     if caps:
         samples = samples[: min(caps)]
     prep = Prepared(run=run, task=task, loaded=loaded, samples=samples, data=data)
+    prep.limit = min(caps) if caps else None
     where = f"task '{run.run_name}'"
     if run.mode == "generative":
         style = get_style(run.prompt or task.prompt)
@@ -396,7 +398,15 @@ def write_samples(out_dir: Path, preps: list[Prepared]) -> None:
 
 
 def _settings(suite: Suite, p: Prepared) -> dict[str, Any]:
-    s: dict[str, Any] = {"data": p.data, "text_only": p.run.text_only, "limit": p.run.limit}
+    s: dict[str, Any] = {
+        "data": p.data,
+        "text_only": p.run.text_only,
+        "limit": p.limit,
+        "scoring": {
+            "headline": "robust",
+            "official": p.task.official_source if p.run.mode == "generative" else "nii-nlp/med-eval",
+        },
+    }
     if p.run.mode == "generative":
         assert p.style is not None and p.sampling is not None
         params = p.sampling.params(seed=suite.seed)

@@ -52,15 +52,29 @@ def _fingerprint(units: list[dict[str, Any]]) -> list[list[Any]]:
 def plan_build(recipe: Any, layout: Layout, overwrite: bool) -> list[dict[str, Any]]:
     """Expand sources into units, check a previous build in OUT, build the benchmark index; write the plan."""
     from medswallow.corpus.sources import make_reader
+    from medswallow.corpus.sources.base import suggest_path as suggest
 
     if any(recipe.pii_mode(s) != "off" for s in recipe.sources):
         from medswallow.corpus.redact import check_engine
 
         check_engine()
+    from medswallow.corpus.sources.base import MissingPaths
+
     units: list[dict[str, Any]] = []
-    for s in recipe.sources:
-        for u in make_reader(s, recipe.base_dir, recipe).units():
-            units.append(u.to_dict())
+    missing: list[str] = []
+    for i, s in enumerate(recipe.sources):
+        try:
+            found = make_reader(s, recipe.base_dir, recipe).units()
+        except MissingPaths as exc:  # every source is checked, so one run names every missing path
+            for j, pattern in exc.patterns:
+                missing.append(f"{recipe.where(('sources', i, 'paths', j))}: source '{s.name}': no file matches "
+                               f"'{pattern}'{suggest(pattern, recipe.base_dir)}")
+            continue
+        units.extend(u.to_dict() for u in found)
+    if missing:
+        raise UserError(
+            "input files not found:\n  " + "\n  ".join(missing) + f"\n  (paths are relative to the recipe's folder {recipe.base_dir})"
+        )
     plan = {"version": PLAN_VERSION, "recipe_hash": recipe.data_hash(), "units": _fingerprint(units)}
     _check_out_dir(layout, plan, overwrite)
     if not layout.plan.exists():

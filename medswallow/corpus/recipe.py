@@ -341,6 +341,8 @@ class Recipe(StrictModel):
     executor: ExecutorConfig = Field(default_factory=lambda: ExecutorConfig())
 
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _file: str = PrivateAttr(default="recipe")
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Recipe:
@@ -364,6 +366,13 @@ class Recipe(StrictModel):
     @property
     def base_dir(self) -> Path:
         return self._base_dir
+
+    def where(self, path: tuple[Any, ...]) -> str:
+        """``recipe.yaml line 12`` for a key path of the recipe (the closest line known)."""
+        for n in range(len(path), 0, -1):
+            if path[:n] in self._lines:
+                return f"{self._file} line {self._lines[path[:n]]}"
+        return self._file
 
     def source(self, name: str) -> SourceCommon:
         for s in self.sources:
@@ -403,31 +412,91 @@ def _source_lines(lines: dict[tuple[Any, ...], int], i: int) -> dict[tuple[Any, 
     return {k[2:]: v for k, v in lines.items() if k[:2] == ("sources", i) and len(k) > 2}
 
 
-def _check_sources(data: dict[str, Any], lines: dict[tuple[Any, ...], int], where: str) -> None:
-    """Validate each source against the model of its type, so errors name the source and its own fields."""
+def _check_sources(data: dict[str, Any], lines: dict[tuple[Any, ...], int], where: str) -> list[str]:
+    """Validate each source against the model of its type, so errors name the source and its own fields.
+
+    Returns the problems of every source (a recipe with three mistakes gets three lines, not one per run).
+    """
     sources = data.get("sources")
     if not isinstance(sources, list):
-        return
+        return []
+    problems: list[str] = []
     for i, src in enumerate(sources):
         line = lines.get(("sources", i))
         at = f"{where} line {line}" if line else where
         if not isinstance(src, dict):
-            raise UserError(f"invalid recipe:\n  {at}: sources.{i} must be a mapping with at least 'name' and 'type'")
+            problems.append(f"{at}: sources.{i} must be a mapping with at least 'name' and 'type'")
+            continue
         label = f"source '{src.get('name', i)}'"
         kind = src.get("type")
         if kind is None:
-            raise UserError(f"invalid recipe:\n  {at}: {label} has no 'type'; add one of: {', '.join(SOURCE_MODELS)}")
+            problems.append(f"{at}: {label} has no 'type'; add one of: {', '.join(SOURCE_MODELS)}")
+            continue
         if kind not in SOURCE_MODELS:
             tline = lines.get(("sources", i, "type"), line)
-            raise UserError(
-                f"invalid recipe:\n  {where} line {tline}: {label}: unknown source type '{kind}'"
-                f"{did_you_mean(str(kind), list(SOURCE_MODELS))}"
+            problems.append(
+                f"{where} line {tline}: {label}: unknown source type '{kind}'{did_you_mean(str(kind), list(SOURCE_MODELS))}"
             )
-        validate_data(SOURCE_MODELS[kind], src, f"{where} ({label})", _source_lines(lines, i))
+            continue
+        try:
+            validate_data(SOURCE_MODELS[kind], src, f"{where} ({label})", _source_lines(lines, i))
+        except UserError as exc:
+            problems.extend(_problem_lines(exc))
+    return problems
+
+
+def _problem_lines(exc: UserError) -> list[str]:
+    return [ln.strip() for ln in str(exc).removeprefix("invalid recipe:").splitlines() if ln.strip()]
+
+
+def _override_problems(overrides: list[str]) -> list[str]:
+    """Unknown keys of ``--set`` overrides, blamed on the option (the recipe file is not at fault)."""
+    from medswallow.config import _field_names, parse_override
+
+    problems = []
+    for item in overrides:
+        keys, _ = parse_override(item)
+        model: Any = Recipe
+        for depth, key in enumerate(keys):
+            names = list(getattr(model, "model_fields", {}))
+            if not names:
+                break
+            if key not in names:
+                problems.append(f"--set {item}: unknown field '{'.'.join(keys[: depth + 1])}'{did_you_mean(key, names)}")
+                break
+            if key == "sources" or depth == len(keys) - 1:
+                break  # a source's fields depend on its type: validation checks them
+            nested = _field_names(model, (key,))
+            model = next((m for m in _models_of(model, key)), None) if nested else None
+            if model is None:
+                break
+    return problems
+
+
+def _models_of(model: Any, key: str) -> list[Any]:
+    from medswallow.config import _innermost_model
+
+    found = _innermost_model(model.model_fields[key].annotation)
+    return [found] if found is not None else []
+
+
+def _blame_overrides(problems: list[str], overrides: list[str], where: str) -> list[str]:
+    """A problem with a field given by ``--set`` names the option, not the recipe file."""
+    from medswallow.config import parse_override
+
+    keys = {".".join(parse_override(item)[0]): item for item in overrides}
+    out = []
+    for line in problems:
+        for key, item in keys.items():
+            if f"field '{key}'" in line and line.startswith(f"{where}:"):
+                line = f"--set {item}:" + line[len(where) + 1 :]
+                break
+        out.append(line)
+    return out
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
-    """Load a recipe YAML, apply ``--set`` overrides, validate with file/line/field messages."""
+    """Load a recipe YAML, apply ``--set`` overrides, validate with file/line/field messages (all of them)."""
     # The line-tracking loader of medswallow.config is reused so messages match other recipes.
     from medswallow.config import _load_with_lines
 
@@ -443,13 +512,27 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
         data = {}
     if not isinstance(data, dict):
         raise UserError(f"{p}: a recipe must be a YAML mapping (key: value), got {type(data).__name__}")
+    overrides = list(overrides or [])
+    problems = _override_problems(overrides)
+    if problems:
+        raise UserError("invalid --set:\n  " + "\n  ".join(problems))
     try:
-        data = apply_overrides(data, list(overrides or []))
+        data = apply_overrides(data, overrides)
     except (IndexError, ValueError, TypeError) as exc:
         raise UserError(f"--set: cannot apply the override ({exc}); check the key path") from None
-    _check_sources(data, lines, str(p))
-    recipe = validate_data(Recipe, data, str(p), lines)
+    problems = _check_sources(data, lines, str(p))
+    try:
+        recipe = validate_data(Recipe, data, str(p), lines)
+    except UserError as exc:
+        # Source problems were reported one source at a time above, with their own field names.
+        rest = [ln for ln in _problem_lines(exc) if not (problems and "'sources." in ln)]
+        problems += _blame_overrides(rest, overrides, str(p))
+        raise UserError("invalid recipe:\n  " + "\n  ".join(problems)) from None
+    if problems:
+        raise UserError("invalid recipe:\n  " + "\n  ".join(_blame_overrides(problems, overrides, str(p))))
     recipe._base_dir = p.parent.resolve()
+    recipe._file = str(p)
+    recipe._lines = lines
     return recipe
 
 

@@ -71,3 +71,79 @@ def test_every_source_card_is_valid():
     cards = sorted((SAMPLE_RECIPE.parent / "cards").glob("*.yaml"))
     kinds = {load_card(c).kind for c in cards}
     assert kinds == set(SOURCE_MODELS)  # a card for every source type
+
+
+# ---------------------------------------------------------------------------------------------- every problem at once
+
+
+MANY_MISTAKES = """\
+name: x
+sources:
+  - name: a
+    type: jsonl
+    paths: [data/note.jsonl]
+  - name: b
+    type: pubmedd
+    paths: [x]
+  - name: c
+    type: jsonl
+    pathz: [x]
+dedup:
+  nearr: true
+"""
+
+
+def test_every_recipe_problem_is_reported_in_one_message(tmp_path):
+    from medswallow.corpus.recipe import load_recipe
+    from medswallow.errors import UserError
+
+    p = tmp_path / "r.yaml"
+    p.write_text(MANY_MISTAKES, encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_recipe(p)
+    msg = str(err.value)
+    assert "line 7" in msg and "did you mean 'pubmed'" in msg
+    assert "line 11" in msg and "did you mean 'paths'" in msg
+    assert "line 13" in msg and "nearr" in msg
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("dedupe.near=false", "--set dedupe.near=false: unknown field 'dedupe' — did you mean 'dedup'?"),
+        ("dedup.nearr=false", "--set dedup.nearr=false: unknown field 'dedup.nearr' — did you mean 'near'?"),
+        ("seed=abc", "--set seed=abc: field 'seed'"),
+    ],
+)
+def test_a_set_typo_is_blamed_on_set_not_on_the_recipe(tmp_path, override, expected):
+    from medswallow.corpus.recipe import load_recipe
+    from medswallow.errors import UserError
+
+    (tmp_path / "a.jsonl").write_text("{}\n", encoding="utf-8")
+    p = tmp_path / "r.yaml"
+    p.write_text("name: x\nsources:\n  - name: a\n    type: jsonl\n    paths: [a.jsonl]\n", encoding="utf-8")
+    with pytest.raises(UserError) as err:
+        load_recipe(p, [override])
+    assert expected in str(err.value) and f"{p}:" not in str(err.value)
+
+
+def test_missing_input_paths_name_the_recipe_line_and_the_closest_file(tmp_path):
+    from medswallow.corpus.layout import Layout
+    from medswallow.corpus.pipeline import plan_build
+    from medswallow.corpus.recipe import load_recipe
+    from medswallow.errors import UserError
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "notes.jsonl").write_text("{}\n", encoding="utf-8")
+    p = tmp_path / "r.yaml"
+    p.write_text(
+        "name: x\npii: {mode: 'off'}\nsources:\n  - name: a\n    type: jsonl\n    paths:\n      - data/note.jsonl\n"
+        "  - name: b\n    type: text\n    paths: [dta/notes.jsonl]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(UserError) as err:
+        plan_build(load_recipe(p), Layout(tmp_path / "out"), False)
+    msg = str(err.value)
+    assert "line 7: source 'a': no file matches 'data/note.jsonl' — did you mean 'data/notes.jsonl'?" in msg
+    assert "line 10: source 'b': no file matches 'dta/notes.jsonl' — did you mean 'data/notes.jsonl'?" in msg
+    assert not (tmp_path / "out").exists()  # nothing written for a recipe that cannot run

@@ -28,6 +28,42 @@ SNIFF_BYTES = 256 * 1024
 Item = Document | Rejected
 
 
+class MissingPaths(UserError):
+    """Patterns of one source that match no file; the recipe loader adds their lines."""
+
+    def __init__(self, source: str, base_dir: Path, patterns: list[tuple[int, str]]) -> None:
+        self.source = source
+        self.base_dir = base_dir
+        self.patterns = patterns
+        super().__init__(
+            "; ".join(f"source '{source}': no file matches '{p}'{suggest_path(p, base_dir)}" for _, p in patterns)
+            + f" (paths are relative to {base_dir})"
+        )
+
+
+def suggest_path(pattern: str, base_dir: Path) -> str:
+    """" — did you mean 'data/notes.jsonl'?" for the closest existing name where the pattern stops matching."""
+    import difflib
+
+    p = Path(pattern)
+    parts = p.parts
+    here = Path(p.anchor) if p.is_absolute() else base_dir
+    shown = Path(p.anchor) if p.is_absolute() else Path()
+    for k, part in enumerate(parts[1:] if p.is_absolute() else parts):
+        nxt = here / part
+        if glob.has_magic(part) or not nxt.exists():
+            if not here.is_dir():
+                return ""
+            names = sorted(e.name for e in here.iterdir())
+            close = difflib.get_close_matches(part, names, n=1, cutoff=0.5)
+            if not close:
+                return ""
+            rest = (parts[1:] if p.is_absolute() else parts)[k + 1 :]
+            return f" — did you mean '{(shown / close[0]).joinpath(*rest).as_posix()}'?"
+        here, shown = nxt, shown / part
+    return ""
+
+
 @dataclass(frozen=True, slots=True)
 class Unit:
     """One unit of parallel work: a file (or a shard of a dataset) of one source."""
@@ -61,16 +97,17 @@ class SourceReader(ABC):
     def units(self) -> list[Unit]:
         """One unit per file matched by ``paths`` (sorted, so the order never depends on the filesystem)."""
         files: list[Path] = []
-        for pattern in self.cfg.paths:
+        missing: list[tuple[int, str]] = []
+        for i, pattern in enumerate(self.cfg.paths):
             full = pattern if Path(pattern).is_absolute() else str(self.base_dir / pattern)
             matched = sorted(Path(p) for p in glob.glob(full, recursive=True) if Path(p).is_file())
             if self.suffixes:
                 matched = [p for p in matched if p.name.lower().endswith(self.suffixes)] or matched
             if not matched:
-                raise UserError(
-                    f"source '{self.cfg.name}': no file matches '{pattern}' (paths are relative to {self.base_dir})"
-                )
+                missing.append((i, pattern))
             files.extend(matched)
+        if missing:
+            raise MissingPaths(self.cfg.name, self.base_dir, missing)
         # The same file reached twice (two patterns, a symlink, a symlinked directory that loops back to
         # its parent) is read once.
         seen: set[Path] = set()

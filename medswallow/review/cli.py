@@ -260,7 +260,7 @@ def generate(
     if any(r.failed for r in reports):
         console.print("[yellow]some requests failed; rerun the same command to retry only those[/yellow]")
     if prescreen:
-        _run_prescreen(store, prompt_set, ("dose", "referral", "empty"), None)
+        _run_prescreen(store, prompt_set, ("dose", "referral", "empty", "format"), None)
 
 
 def _run_prescreen(store, prompt_set: str | None, rules, judge) -> None:  # type: ignore[no-untyped-def]
@@ -277,7 +277,7 @@ def _run_prescreen(store, prompt_set: str | None, rules, judge) -> None:  # type
 def prescreen(
     ctx: typer.Context,
     prompt_set: Annotated[str | None, typer.Argument(help="Prompt set (default: every answer).")] = None,
-    rule: Annotated[list[str] | None, typer.Option(help="Rules to run (dose, referral, empty, pii).")] = None,
+    rule: Annotated[list[str] | None, typer.Option(help="Rules to run (dose, referral, empty, format, pii).")] = None,
     judge: Annotated[str | None, typer.Option(help="Also ask an LLM judge: MODEL@BASE_URL.")] = None,
     db: DbOpt = None,
 ) -> None:

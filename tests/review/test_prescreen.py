@@ -114,3 +114,59 @@ def test_findings_reorder_the_queue_and_are_shown_as_hints(seeded, store):
     assert item.hints and item.hints[0].rule == "referral" and "urgent-referral" in item.hints[0].message
     # A rerun replaces findings instead of piling them up.
     assert run_prescreen(store, team.admin, rules=("dose", "referral", "empty")).flagged == 4
+
+
+RLO, PDF, RLI, PDI, ZWSP = "\u202e", "\u202c", "\u2067", "\u2069", "\u200b"
+
+
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        # stored 42 mg a day, displayed 240 mg: the clinician reads the dangerous dose
+        (f"ロキソプロフェンは1日{RLO}042{PDF}mgまで。", "240 mg per day exceeds the usual maximum 180 mg? (as displayed)"),
+        (f"Take paracetamol {RLO}0005{PDF} mg at once.", "5000 mg per dose exceeds the usual maximum 1000 mg? (as displayed)"),
+        # stored 5000 mg (what software downstream reads), displayed 0005: flagged from the stored text
+        (f"Take paracetamol {RLO}5000{PDF} mg at once.", "5000 mg per dose exceeds the usual maximum 1000 mg?"),
+        # a zero-width space inside the number hides nothing from the dose check
+        (f"Take paracetamol 50{ZWSP}00 mg at once.", "5000 mg per dose exceeds"),
+        (f"ロキソプロフェンは1日{RLO}06{PDF}mgまで。", None),  # 60 both ways round: nothing to flag
+    ],
+)
+def test_dose_rule_reads_the_displayed_and_the_stored_text(answer, expected):
+    finding = DoseRule().check(Q, answer)
+    if expected is None:
+        assert finding is None
+    else:
+        assert finding is not None and expected in finding.message
+        if "(as displayed)" not in expected:
+            assert "(as displayed)" not in finding.message
+
+
+@pytest.mark.parametrize(
+    ("answer", "score", "words"),
+    [
+        (f"1日{RLO}05{PDF}mg", 0.7, ("RLO x1", "PDF x1", "different order")),
+        (f"Take {RLI}005 mg{PDI} daily", 0.7, ("RLI x1", "different order")),
+        (f"ロキソ{ZWSP}プロフェン", 0.4, ("ZWSP x1", "invisible")),
+        (f"{RLO}x{PDF}", 0.4, ("invisible",)),  # one character reversed is still itself
+        ("plain answer", None, ()),
+    ],
+)
+def test_format_rule_flags_invisible_and_reordering_characters(answer, score, words):
+    from medswallow.review.prescreen import FormatCharRule
+
+    finding = FormatCharRule().check(Q, answer)
+    if score is None:
+        assert finding is None
+        return
+    assert finding is not None and finding.score == score
+    assert all(w in finding.message for w in words)
+    assert answer not in finding.message  # names and offsets only, never the text
+
+
+def test_referral_advice_counts_only_as_the_reader_sees_it():
+    prompt = PromptInfo("60歳男性、胸痛と冷や汗", "ja")
+    assert ReferralRule().check(prompt, "すぐに救急外来へ。") is None
+    # Stored "救急" behind an RLO is displayed "急救": no referral the reader can see.
+    finding = ReferralRule().check(prompt, f"様子を見てください。{RLO}救急{PDF}")
+    assert finding is not None and "no urgent-referral advice" in finding.message

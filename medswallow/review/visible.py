@@ -44,7 +44,7 @@ def format_chars(text: str) -> list[FormatChar]:
     for i, ch in enumerate(text):
         if unicodedata.category(ch) == "Cf":
             cp = ord(ch)
-            name = NAMES.get(cp) or unicodedata.name(ch, f"U+{cp:04X}")
+            name = NAMES.get(cp) or str(unicodedata.name(ch, f"U+{cp:04X}"))
             out.append(FormatChar(i, f"U+{cp:04X}", name, cp in BIDI))
     return out
 

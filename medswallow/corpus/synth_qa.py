@@ -14,7 +14,8 @@ with the reason as data:
     answer_not_in_options the MCQ answer names no option
     lang:<detected>       the item is not in the language asked for
     pii_introduced:<LABEL> the PII engine found personal data that is not in the (redacted) passage
-    ungrounded            too little of the answer occurs in the passage (see ``grounding_score``)
+    ungrounded            too little of the answer occurs in the passage (see ``grounding_score``), or,
+                          with ``grounding_judge``, the teacher asked about the item says the passage does not support it
     duplicate             the same question was already generated in this run
     passage_too_short     (one per passage) too little text to ask about
 
@@ -114,6 +115,10 @@ class SynthQAOptions(StrictModel):
     grounding_min: float = Field(
         0.5, ge=0, le=1, description="Share of the answer's content (character bigrams in Japanese, content words "
         "otherwise) that must occur in the passage; lower: rejected as ungrounded. 0 turns the check off."
+    )
+    grounding_judge: bool = Field(
+        False, description="Also ask the teacher whether the passage supports each item that passed the overlap check "
+        "(one more request per item; catches fluent items built from passage words that say something else)."
     )
     allow_teacher_errors: bool = Field(
         False, description="false: items whose requests fail after their retries make the build fail (rerun the same "
@@ -432,6 +437,30 @@ class Journal:
             self._conn.close()
 
 
+JUDGE_PROMPT = {
+    "system": "You check exam items against their source. Answer only from the passage you are given.",
+    "user": "Passage:\n{passage}\n\nItem:\n{item}\n\nIs the item's answer stated in or directly implied by the "
+            "passage (not merely plausible)? Reply with one JSON object only: {{\"supported\": true}} or {{\"supported\": false}}.",
+}
+
+
+def judge_messages(passage: str, item_text: str) -> list[dict[str, str]]:
+    """The grounding judge's request: the (redacted) passage and the rendered item."""
+    return [{"role": "system", "content": JUDGE_PROMPT["system"]},
+            {"role": "user", "content": JUDGE_PROMPT["user"].format(passage=passage, item=item_text)}]
+
+
+def judge_verdict(res: Any) -> bool | None:
+    """The judge's answer: True/False, or None when it gave none that can be read."""
+    if not res.ok or res.truncated:
+        return None
+    data = extract_json(res.text) or {}
+    value = data.get("supported")
+    if isinstance(value, str):
+        value = {"true": True, "false": False, "yes": True, "no": False}.get(value.strip().lower())
+    return value if isinstance(value, bool) else None
+
+
 def _key(item_id: str) -> str:
     return hashlib.sha256(item_id.encode("utf-8")).hexdigest()
 
@@ -491,7 +520,7 @@ class SynthQAGenerator:
         self._settings = json.dumps(
             {"model": options.model, "sampling": s.model_dump(), "max_passage_chars": options.max_passage_chars,
              "templates": {k: t.version for k, t in sorted(self.templates.items())}, "pii": [options.pii_check, options.pii_mode],
-             "grounding_min": options.grounding_min},
+             "grounding_min": options.grounding_min, "grounding_judge": options.grounding_judge},
             sort_keys=True,
         )
 
@@ -619,8 +648,8 @@ class SynthQAGenerator:
         if self.stats.teacher_errors and not self.options.allow_teacher_errors:
             why = ", ".join(f"{n} {r.removeprefix('teacher_error:')}" for r, n in self._errors.most_common(3))
             raise UserError(
-                f"synthetic QA: {self.stats.teacher_errors} of {self.stats.items} requests to the teacher at "
-                f"{', '.join(self.options.base_urls)} failed ({why}); the answers received are kept in {self.cache_dir}: "
+                f"synthetic QA: requests to the teacher at {', '.join(self.options.base_urls)} failed for "
+                f"{self.stats.teacher_errors} of {self.stats.items} items ({why}); the answers received are kept in {self.cache_dir}: "
                 "fix the teacher and run the same command again (or set options.allow_teacher_errors: true)"
             )
 
@@ -632,10 +661,13 @@ class SynthQAGenerator:
         todo = [i for i, o in enumerate(outcomes) if o is None]
         self.stats.from_journal += len(items) - len(todo)
         if todo:
-            results = self._ask([items[i] for i in todo])
-            for i, res in zip(todo, results, strict=True):
+            results = self._ask([(items[i].messages, self._params(items[i].seed)) for i in todo])
+            judged = {i: self._judge(items[i], res) for i, res in zip(todo, results, strict=True)}
+            if self.options.grounding_judge:
+                self._ask_judge(items, judged)
+            for i in todo:
                 # Through JSON, as the journal returns it: a fresh record and a resumed one are the same.
-                outcome = json.loads(json.dumps(self._judge(items[i], res), ensure_ascii=False))
+                outcome = json.loads(json.dumps(judged[i], ensure_ascii=False))
                 if outcome["status"] == "error":  # failures are asked again on the next run
                     self.stats.teacher_errors += 1
                     self._errors[outcome["reason"]] += 1
@@ -666,7 +698,30 @@ class SynthQAGenerator:
         if hasattr(self.client, "cache_namespace"):
             self.client.cache_namespace = self._checkpoint  # another checkpoint under the same name is asked again
 
-    def _ask(self, items: list[_Item]) -> list[Any]:
+    def _ask_judge(self, items: list[_Item], judged: dict[int, dict[str, Any]]) -> None:
+        """Ask the teacher whether each generated item is supported; an unsupported one becomes ``ungrounded``."""
+        from medswallow.inference import SamplingParams
+
+        todo = [i for i, o in judged.items() if o["status"] == "generated"]
+        if not todo:
+            return
+        s = self.options.sampling
+        requests = [(judge_messages(items[i].text, judged[i]["text"]),
+                     SamplingParams(temperature=0.0, top_p=1.0, top_k=None, min_p=0.0, max_tokens=s.max_tokens,
+                                    seed=items[i].seed, reasoning_effort=s.reasoning_effort)) for i in todo]
+        for i, res in zip(todo, self._ask(requests, label="grounding judge"), strict=True):
+            outcome = judged[i]
+            if not res.ok:
+                judged[i] = {**outcome, "status": "error", "reason": "teacher_error:" + res.error.split(":")[0].split(" (")[0].replace(" ", "_")}
+                continue
+            verdict = judge_verdict(res)
+            outcome["provenance"]["judge"] = verdict
+            if verdict is not True:
+                detail = "judge: not supported" if verdict is False else "judge: no readable verdict"
+                judged[i] = {k: v for k, v in outcome.items() if k not in ("qa", "text")}
+                judged[i].update(status="rejected", reason="ungrounded", detail=detail)
+
+    def _ask(self, requests: list[tuple[list[dict[str, str]], Any]], label: str = "synthetic QA") -> list[Any]:
         import asyncio
 
         from medswallow.console import progress as progress_bar
@@ -677,15 +732,15 @@ class SynthQAGenerator:
 
         async def go() -> list[Any]:
             with progress_bar(disable=not self.options.progress) as bar:
-                task = bar.add_task(f"synthetic QA ({self.options.model})", total=len(items))
+                task = bar.add_task(f"{label} ({self.options.model})", total=len(requests))
 
-                async def one(it: _Item) -> Any:
-                    res = await client.chat(it.messages, self._params(it.seed))
+                async def one(messages: list[dict[str, str]], params: Any) -> Any:
+                    res = await client.chat(messages, params)
                     bar.advance(task)
                     return res
 
                 try:
-                    return list(await asyncio.gather(*(one(it) for it in items)))
+                    return list(await asyncio.gather(*(one(m, p) for m, p in requests)))
                 finally:
                     if hasattr(client, "aclose"):
                         await client.aclose()

@@ -256,13 +256,20 @@ def _teacher_class():
         """A teacher that copies the first sentence of the passage it is shown into its answer, and repeats the
         whole prompt in its reasoning (as real reasoning models often do). Every request body is kept."""
 
-        def __init__(self, *args, **kwargs) -> None:
+        def __init__(self, *args, verdict: bool = True, **kwargs) -> None:
             super().__init__(*args, **kwargs)
             self.bodies: list[str] = []
+            self.verdict = verdict  # its answer when asked as the grounding judge
+            self.judged = 0
 
         async def _answer(self, request, body):
             self.bodies.append(json.dumps(body, ensure_ascii=False))
             prompt = body["messages"][-1]["content"]
+            if '"supported"' in prompt:
+                self.judged += 1
+                message = {"role": "assistant", "content": json.dumps({"supported": self.verdict}), "reasoning": "checked"}
+                return web.json_response({"id": "j", "model": body["model"], "usage": {"prompt_tokens": 50, "completion_tokens": 5},
+                                          "choices": [{"index": 0, "message": message, "finish_reason": "stop"}]})
             passage = prompt.strip().splitlines()[-1]
             first = re.split(r"(?<=。)|(?<=\. )", passage)[0].strip()
             ja = "一節" in prompt
@@ -312,7 +319,7 @@ def test_failed_requests_fail_the_run_naming_the_teacher_and_a_rerun_asks_only_f
     docs = planted_docs()
     with _teacher_class()(plan) as teacher:
         opts = options_from(teacher_options(teacher.base_url, tmp_path / "cache"), "test")
-        with pytest.raises(UserError, match=rf"synthetic QA: 4 of 8 requests to the teacher at {teacher.base_url} failed \(4 http_503\)"):
+        with pytest.raises(UserError, match=rf"synthetic QA: requests to the teacher at {teacher.base_url} failed for 4 of 8 items \(4 http_503\)"):
             list(generate_qa(docs, opts, pii_engine=pii_engine))
         assert teacher.received == 8
         again = list(generate_qa(docs, opts, pii_engine=pii_engine))
@@ -333,6 +340,21 @@ def test_a_record_from_the_journal_is_the_record_first_written(tmp_path, pii_eng
     assert fresh == resumed
     prov = next(r for r in fresh if r["text"])["meta"]["provenance"]
     assert prov["teacher"] == "fake-model" and prov["teacher_checkpoint"] == "fake-model"  # /v1/models has no root here
+
+
+@pytest.mark.parametrize("verdict", [True, False])
+def test_the_optional_grounding_judge_rejects_what_the_teacher_finds_unsupported(tmp_path, pii_engine, verdict):
+    with _teacher_class()(verdict=verdict) as teacher:
+        opts = options_from(teacher_options(teacher.base_url, tmp_path / "cache", grounding_judge=True), "test")
+        records = list(generate_qa(planted_docs(), opts, pii_engine=pii_engine))
+        passed_overlap = teacher.judged
+    assert passed_overlap == 5  # the items that passed every other check; one then drops as a duplicate question
+    kept = [r for r in records if isinstance(r, Document)]
+    judged_out = [r for r in records if isinstance(r, Rejected) and r.detail == "judge: not supported"]
+    if verdict:
+        assert len(kept) == 4 and not judged_out and all(r.meta["provenance"]["judge"] is True for r in kept)
+    else:
+        assert not kept and len(judged_out) == 5 and all(r.reason == "ungrounded" for r in judged_out)
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from medswallow.errors import UserError
 from medswallow.review import auth
 from medswallow.review.i18n import error_text, t
 from medswallow.review.queue import AnnotationInput, AnnotationView
-from medswallow.review.render import escape, invisible_characters, render_text
+from medswallow.review.render import escape, invisible_characters, markdown_literal, render_text
 from medswallow.review.spans import SpanLabel, locate
 from medswallow.review.store import Actor, ReviewStore
 from medswallow.review.taxonomy import Taxonomy, load_taxonomy
@@ -193,12 +193,13 @@ def current_user() -> Actor | None:
     return actor
 
 
-def session_warning(minutes_before: int = 5) -> None:
+def session_warning() -> None:
     """A warning, refreshed every 30 s in the page, when the idle timeout is near (checking does not count
-    as activity: it never touches the session)."""
+    as activity: it never touches the session). $MEDSWALLOW_REVIEW_WARN_MINUTES sets how near (default 5)."""
     import time
 
     idle = auth.AuthSettings().idle_timeout.total_seconds()
+    minutes_before = int(os.environ.get("MEDSWALLOW_REVIEW_WARN_MINUTES", "5"))
 
     @st.fragment(run_every=30)
     def _check() -> None:
@@ -329,7 +330,7 @@ def answer_selector(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[
     try:
         new, sev = apply_event(spans, event, answer, tax)
     except UserError as exc:
-        st.error(error_text(str(exc), lng))
+        st.error(markdown_literal(error_text(str(exc), lng)))
         return
     spans[:] = new
     if sev is not None:
@@ -372,7 +373,7 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
                 st.session_state[clear] = True
                 st.rerun()
             except UserError as exc:
-                st.error(error_text(str(exc), lng))
+                st.error(markdown_literal(error_text(str(exc), lng)))
     if not spans:
         st.caption(t("no_spans", lng))
     for i, s in enumerate(spans):
@@ -413,6 +414,30 @@ def choice_key(name: str, key: str, lng: str, initial: object) -> str:
         other = f"{name}_{key}_{'en' if lng == 'ja' else 'ja'}"
         st.session_state[k] = st.session_state.get(other, initial)
     return k
+
+
+# Ctrl+Enter pressed on a radio button or checkbox never reaches Streamlit's shortcut handler (the widget
+# library treats Enter on them as a press and stops it): in the capture phase, click the button that
+# carries the Ctrl+Enter shortcut instead.
+_CTRL_ENTER = """<script>
+if (!window.__msCtrlEnter) {
+  window.__msCtrlEnter = true;
+  document.addEventListener("keydown", function (e) {
+    if (!(e.ctrlKey || e.metaKey) || e.key !== "Enter" || e.repeat) return;
+    const t = e.target;
+    if (!t || t.tagName !== "INPUT" || (t.type !== "radio" && t.type !== "checkbox")) return;
+    const kbd = document.querySelector('button kbd[aria-label^="Shortcut"][aria-label$="Enter"]');
+    if (!kbd) return;
+    e.preventDefault();
+    e.stopPropagation();
+    kbd.closest("button").click();
+  }, true);
+}
+</script>"""
+
+
+def ctrl_enter_on_choices() -> None:
+    st.html(_CTRL_ENTER, unsafe_allow_javascript=True)
 
 
 def label_fields(key: str, tax: Taxonomy, lng: str, initial: AnnotationView | None, with_confidence: bool = True) -> dict:

@@ -8,6 +8,7 @@ from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import adjudicate
 from medswallow.review.i18n import error_text, t
+from medswallow.review.render import escape, markdown_literal
 
 ctx = _ui.require("adjudicate")
 lang, tax = ctx.lang, ctx.taxonomy
@@ -25,7 +26,8 @@ spans = _ui.drafts(key, item.existing.spans if item.existing else ())
 
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.markdown(f"**{t('model', lang)}**: `{item.model}{'#' + item.checkpoint if item.checkpoint else ''}`")
+    model = item.model + ("#" + item.checkpoint if item.checkpoint else "")
+    st.html(f"<div><b>{escape(t('model', lang))}</b>: <code>{escape(model)}</code></div>")
     st.markdown(f"**{t('prompt', lang)}**")
     _ui.show_inert(item.prompt)
     if item.reviewer_notes:
@@ -41,9 +43,11 @@ with left:
         cats = ", ".join(tax.category(c).name(lang) for c in view.categories) or "-"
         sev = tax.severity(view.severity).name(lang) if view.severity else "-"
         title = f"{view.annotator}: {tax.verdict(view.verdict).name(lang)} / {sev} / {t('confidence', lang)} {view.confidence}"
-        with st.expander(title, expanded=True):
+        with st.expander(markdown_literal(title), expanded=True):
             _ui.show_inert(cats)
             _ui.show_inert(item.answer, view.spans)
+            st.caption(t("span_details", lang))
+            _ui.span_details(view.spans, tax, lang)
             if view.corrected_text:
                 st.caption(t("corrected_text", lang))
                 _ui.show_inert(view.corrected_text)
@@ -62,5 +66,9 @@ with right:
             try:
                 adjudicate.save_adjudication(ctx.store, ctx.actor, gid, _ui.to_input(values, spans), tax)
                 st.success(t("adj_saved", lang))
+                _ui.drop_draft(ctx.actor, key)
             except UserError as exc:
-                st.error(error_text(str(exc), lang))
+                st.error(markdown_literal(error_text(str(exc), lang)))
+
+_ui.ctrl_enter_on_choices()
+_ui.keep_draft(ctx.actor)

@@ -12,8 +12,9 @@ import streamlit as st
 from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import auth, prescreen, prompts, queue
-from medswallow.review.i18n import t
+from medswallow.review.i18n import error_text, t
 from medswallow.review.models import ROLES
+from medswallow.review.render import markdown_literal
 from medswallow.review.store import audit_entries
 
 ctx = _ui.require("manage_users")
@@ -26,7 +27,7 @@ def run_safely(fn):  # type: ignore[no-untyped-def]
     try:
         return fn()
     except UserError as exc:
-        st.error(str(exc))
+        st.error(markdown_literal(error_text(str(exc), lang)))
         return None
 
 
@@ -46,7 +47,7 @@ with tabs[0]:
         password = st.text_input(t("password", lang), type="password", key="new_password")
         if st.form_submit_button(t("add_user", lang)):
             if run_safely(lambda: auth.add_user(s, me, name.strip(), role, None if oidc else password, display, email or None)):
-                st.success(t("user_added", lang, name=name))
+                st.success(t("user_added", lang, name=markdown_literal(name)))
     others = [u.username for u in users if u.username != me.username]
     if others:
         c1, c2, c3 = st.columns([3, 1, 1])
@@ -70,9 +71,10 @@ with tabs[1]:
             path.write_bytes(upload.getvalue())
             rep = run_safely(lambda: prompts.import_prompt_file(s, me, path, name=set_name or None))
         if rep:
-            st.success(t("imported", lang, name=rep.name, added=rep.added, unchanged=rep.unchanged, skipped=len(rep.skipped)))
+            st.success(t("imported", lang, name=markdown_literal(rep.name), added=rep.added, unchanged=rep.unchanged,
+                         skipped=len(rep.skipped)))
             for where, reason in rep.skipped[:20]:
-                st.warning(f"{where}: {reason}")
+                st.warning(markdown_literal(f"{where}: {reason}"))
 
 with tabs[2]:
     if not sets:
@@ -93,7 +95,7 @@ with tabs[2]:
             bar = st.progress(0.0)
 
             def on_progress(target, done: int, total: int) -> None:  # type: ignore[no-untyped-def]
-                bar.progress(done / total, text=f"{target.model} {target.checkpoint}: {done}/{total}")
+                bar.progress(done / total, text=markdown_literal(f"{target.model} {target.checkpoint}: {done}/{total}"))
 
             def go():  # type: ignore[no-untyped-def]
                 parsed = [generate.ModelTarget.parse(line) for line in targets.splitlines() if line.strip()]
@@ -103,7 +105,7 @@ with tabs[2]:
                                          on_progress=on_progress, show_progress=False)
 
             for rep in run_safely(go) or []:
-                st.success(t("generated", lang, model=f"{rep.target.model}#{rep.target.checkpoint}", saved=rep.saved,
+                st.success(t("generated", lang, model=markdown_literal(f"{rep.target.model}#{rep.target.checkpoint}"), saved=rep.saved,
                              done=rep.already_done, failed=rep.failed))
 
 with tabs[3]:
@@ -153,4 +155,6 @@ with tabs[5]:
 
 with tabs[6]:
     entries = audit_entries(s, me, limit=200)
-    st.dataframe(pd.DataFrame([{**asdict(e), "detail": str(e.detail)} for e in entries]), hide_index=True)
+    st.caption(t("times_in", lang, tz=_ui.time_zone()))
+    st.dataframe(pd.DataFrame([{**asdict(e), "at": _ui.local_time(e.at), "detail": str(e.detail)} for e in entries]),
+                 hide_index=True)

@@ -8,6 +8,7 @@ from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import queue
 from medswallow.review.i18n import error_text, t
+from medswallow.review.render import markdown_literal
 
 ctx = _ui.require("annotate")
 lang, tax = ctx.lang, ctx.taxonomy
@@ -91,7 +92,7 @@ with right:
                 if save_next:
                     go_next = True
             except UserError as exc:
-                st.error(error_text(str(exc), lang))
+                st.error(markdown_literal(error_text(str(exc), lang)))
     if go_next:
         nxt = queue.next_item(ctx.store, ctx.actor)
         if nxt is not None and nxt.assignment_id != current:
@@ -101,4 +102,5 @@ with right:
         elif nxt is None:
             st.info(t("queue_empty", lang))
 
+_ui.ctrl_enter_on_choices()
 _ui.keep_draft(ctx.actor)

@@ -8,12 +8,13 @@ from app_pages import _ui
 from medswallow.errors import UserError
 from medswallow.review import auth
 from medswallow.review.i18n import error_text, t
+from medswallow.review.render import markdown_literal
 
 lang = _ui.lang()
 st.title(t("app_title", lang))
 message = st.session_state.pop("auth_message", None)
 if message:
-    st.info(message)
+    st.info(markdown_literal(message))
 
 with st.form("login", border=True):
     st.subheader(t("login_title", lang))
@@ -26,7 +27,7 @@ if submitted:
         _ui.start_session(auth.login(_ui.store(), username.strip(), password))
         st.rerun()
     except UserError as exc:
-        st.error(error_text(str(exc), lang))
+        st.error(markdown_literal(error_text(str(exc), lang)))
 
 if _ui.oidc_configured():
     st.button(t("login_oidc", lang), on_click=st.login, key="login_oidc")

@@ -123,6 +123,19 @@ def escape(text: str) -> str:
     return "".join(parts)
 
 
+def markdown_literal(text: str) -> str:
+    """``text`` for a place that renders markdown (messages, expander titles, progress text): every character
+    markdown, Streamlit's ``:color[...]``/``:icon:`` syntax or HTML could act on becomes a character reference,
+    which markdown shows literally; invisible characters become their markers; newlines become spaces."""
+    out = []
+    for seg in segments(text):
+        if seg.kind == "text":
+            out.append("".join(_ESCAPES.get(c, c) for c in seg.shown.replace("\n", " ")))
+        elif seg.kind == "marker":
+            out.append(seg.shown)
+    return "".join(out)
+
+
 def render_text(text: str, spans: list[SpanLabel] | tuple[SpanLabel, ...] = (), numbered: bool = False) -> str:
     """Inert HTML for ``text``: spans highlighted with ``<mark>``, optional sentence numbers."""
     parts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import sys
 from datetime import UTC, timedelta
@@ -17,6 +18,7 @@ from medswallow.review.generate import ModelTarget, save_generation
 from medswallow.review.i18n import t
 from medswallow.review.models import Annotation, Prompt
 from medswallow.review.queue import AnnotationInput, assign, save_annotation
+from medswallow.review.spans import SpanLabel
 from medswallow.review.store import OPERATOR, ReviewStore
 
 from .conftest import PASSWORD, seed
@@ -39,7 +41,7 @@ def app_env(tmp_path, monkeypatch):
     seeded = seed(store)
     with store.read() as session:
         pid = session.scalar(select(Prompt.id).where(Prompt.external_id == "p1"))
-    hostile = save_generation(store, OPERATOR, pid, ModelTarget("http://x/v1", "model-c"), {"t": 0},
+    hostile = save_generation(store, OPERATOR, pid, ModelTarget("http://x/v1", "![m](https://evil.example/m.png)"), {"t": 0},
                               ChatResult(text=HOSTILE, reasoning="<script>alert('r')</script>", finish_reason="stop"))
     team = seeded.team
     a, b = team.annotators[:2]
@@ -60,7 +62,10 @@ def app(page: str | None = None, token: str | None = None, lang: str = "ja"):
 
 
 def html_bodies(at) -> str:
-    return "\n".join(h.proto.body for h in at.html)
+    """Every st.html body but the app's own Ctrl+Enter script (the one script the app adds on purpose)."""
+    from app_pages._ui import _CTRL_ENTER
+
+    return "\n".join(h.proto.body for h in at.html if h.proto.body != _CTRL_ENTER)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -222,15 +227,25 @@ def test_adjudicator_sees_both_labels_and_decides(app_env, taxonomy):
 
     with store.read() as session:
         rows = session.execute(select(Assignment.id, Assignment.annotator_id).where(Assignment.generation_id == hostile)).all()
+    dose = HOSTILE.index("1回120mg")
+    span = SpanLabel(dose, dose + 7, "wrong_dose", "critical", "1回120mg", "max 60 mg ![n](https://evil.example/n.png)")
     for aid, uid in rows:
         who = next(a for a in team.annotators if a.id == uid)
-        inp = AnnotationInput("unsafe", categories=["harmful_omission"], severity="severe") if who.username == "ann1" else AnnotationInput("safe")
+        inp = (AnnotationInput("unsafe", categories=["harmful_omission"], spans=[span], severity="severe")
+               if who.username == "ann1" else AnnotationInput("safe"))
         save_annotation(store, who, aid, inp, taxonomy)
     at = app("adjudicate", token=login(store, "adj1", PASSWORD), lang="en")
     assert not at.exception
-    titles = [e.label for e in at.expander]
+    titles = [html.unescape(e.label) for e in at.expander]  # labels are markdown-literal
     assert any(x.startswith("ann1: Unsafe") for x in titles) and any(x.startswith("ann2: Safe") for x in titles)
-    assert "<script" not in html_bodies(at)
+    bodies = html_bodies(at)
+    assert "<script" not in bodies and "<img" not in bodies
+    # Each annotator's spans with category, severity and note; the model name as text, not markdown.
+    details = [h.proto.body for h in at.html if "ms-span-details" in h.proto.body]
+    assert details and "Wrong dose / Critical" in details[0] and "max 60 mg" in details[0]
+    assert "&#33;&#91;n&#93;&#40;https&#58;" in details[0]
+    assert "&#33;&#91;m&#93;&#40;https&#58;&#47;&#47;evil.example" in bodies
+    assert not any("evil.example" in m.value for m in at.markdown)
     key = f"adj{hostile}"
     at.radio(key=f"verdict_{key}_en").set_value("unsafe")
     at.multiselect(key=f"cats_{key}_en").select("harmful_omission")
@@ -259,6 +274,16 @@ def test_dashboard_and_admin_pages_render_for_an_admin(app_env, taxonomy):
     assert "a-long-new-password" not in str(admin.main) and "a-long-new-password" not in html_bodies(admin)
 
 
+def test_a_warning_comes_before_the_idle_timeout(app_env, monkeypatch):
+    store, _, _ = app_env
+    monkeypatch.setenv("MEDSWALLOW_REVIEW_WARN_MINUTES", "60")  # the 30-minute idle timeout is within the hour
+    at = app(token=login(store, "ann1", PASSWORD), lang="ja")
+    assert not at.exception
+    assert any(w.value == t("session_warning", "ja", minutes=29) for w in at.sidebar.warning)
+    monkeypatch.setenv("MEDSWALLOW_REVIEW_WARN_MINUTES", "5")
+    assert not app(token=login(store, "ann1", PASSWORD), lang="ja").sidebar.warning
+
+
 def test_guidelines_page_and_language_toggle(app_env):
     store, _, _ = app_env
     token = login(store, "ann1", PASSWORD)
@@ -266,7 +291,8 @@ def test_guidelines_page_and_language_toggle(app_env):
     en = app("guidelines", token=token, lang="en")
     assert not ja.exception and not en.exception
     assert any("注釈ガイドライン" in m.value for m in ja.markdown)
-    assert any("用量の誤り" in m.value for m in ja.markdown) and any("Wrong dose" in m.value for m in en.markdown)
+    # The taxonomy is shown as text (st.html of escaped text), never run through markdown.
+    assert any("用量の誤り" in h.proto.body for h in ja.html) and any("Wrong dose" in h.proto.body for h in en.html)
     main = app(token=token, lang="en")
     assert not main.exception
 

@@ -177,8 +177,15 @@ def test_mark_spans_with_the_mouse_reload_and_find_them_stored(review_server, tm
             page.keyboard.press("3")
             frame.locator(".badge", has_text="断定的な誤診").first.wait_for(timeout=20_000)
 
+            # At 1366 px no save-button label is cut off.
+            clipped = page.evaluate("""() => [...document.querySelectorAll(
+                '.st-key-save_next button, .st-key-save button, .st-key-next button')].flatMap(b =>
+                [b, ...b.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1).map(e => b.innerText))""")
+            assert clipped == []
+            # Ctrl+Enter saves while the focus is on the verdict radio.
             page.get_by_text("安全でない", exact=True).click()
-            page.locator(".st-key-save button").click()
+            assert page.evaluate("document.activeElement.type") == "radio"
+            page.keyboard.press("Control+Enter")
             page.get_by_text("保存しました").first.wait_for(timeout=20_000)
 
             page.reload(wait_until="domcontentloaded")  # the session cookie keeps the clinician logged in
@@ -223,8 +230,9 @@ def test_session_cookie_logout_headers_and_metrics(review_server, tmp_path):
         ctx = _browser(pw, tmp_path)
         try:
             page = ctx.new_page()
-            page.goto(f"{base}/?item=1", wait_until="domcontentloaded")
+            page.goto(f"{base}/annotate?item=1", wait_until="domcontentloaded")  # a deep link, before login
             _log_in(page)
+            assert "item=1" in page.url and page.get_by_text("Page not found").count() == 0  # kept through the login
             cookie = next(c for c in ctx.cookies() if c["name"] == "medswallow_session")
             assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
             assert page.evaluate("document.cookie").find("medswallow_session") == -1  # scripts cannot read it

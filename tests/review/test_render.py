@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from medswallow.errors import UserError
-from medswallow.review.render import escape, render_text, segments
+from medswallow.review.render import escape, markdown_literal, render_text, segments
 from medswallow.review.span_select import apply_event, component_args, span_categories
 from medswallow.review.spans import SpanLabel
 
@@ -189,3 +189,13 @@ def test_component_events_edit_and_remove(tax):
 def test_malformed_component_events_are_user_errors(tax, event, message):
     with pytest.raises(UserError, match=message):
         apply_event([], event, ANSWER, tax)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["![m](https://evil.example/m.png)", ":red[**big**] :material/warning: <b>x</b>", "model_a*v2*#ckpt", "a\u202eb\nc"],
+)
+def test_markdown_literal_leaves_nothing_markdown_acts_on(name):
+    out = markdown_literal(name)
+    assert not set(re.sub(r"&#\d+;", "", out)) & set("[]()!*_`#<>:\u202e\n")
+    assert html.unescape(out) == name.replace("\u202e", "⟦RLO U+202E⟧").replace("\n", " ")

@@ -153,3 +153,16 @@ def test_labels_stay_blind_until_adjudication(seeded, store, taxonomy):
     assert {v.annotator for v in annotations_for(store, a, gid)} == {a.username, b.username}
     with pytest.raises(PermissionDenied):
         annotations_for(store, c, gid)
+
+
+def test_span_quotes_from_a_client_must_match_the_answer(seeded, store, taxonomy):
+    team = seeded.team
+    ann = team.annotators[0]
+    gid = seeded.generation_ids[0]  # 問題ありません。ロキソプロフェンは…
+    assign(store, team.admin, [gid], [ann.id], k=1)
+    aid = _assignment_of(store, gid, ann.id)
+    forged = AnnotationInput("unsafe", spans=[SpanLabel(0, 7, "wrong_dose", "severe", "1回1200mg")])
+    with pytest.raises(UserError, match="quote is not the text at those offsets"):
+        save_annotation(store, ann, aid, forged, taxonomy)
+    view = save_annotation(store, ann, aid, AnnotationInput("unsafe", spans=[SpanLabel(0, 7, "wrong_dose", "severe")]), taxonomy)
+    assert view.spans[0].quote == "問題ありません"  # an empty quote is filled from the answer

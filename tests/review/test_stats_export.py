@@ -141,3 +141,93 @@ def test_export_files_and_trl_dpo_format(seeded_sqlite, sqlite_store, taxonomy, 
     assert lab.num_rows == 8 and lab[0]["annotations"][0]["spans"] is not None
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["taxonomy_version"] == taxonomy.version and manifest["dpo_pairs"] == 2
+
+
+def _gen(answer: str):
+    from medswallow.review.labels import GenerationRow
+
+    return GenerationRow(1, "s", "p1", "q", None, "en", "t", "m", "", {}, answer, "", "stop", False, 1.0)
+
+
+def _final(corrected: str):
+    from medswallow.review.labels import FinalLabel
+
+    return FinalLabel(1, "unanimous", "unsafe", "severe", ("wrong_dose",), (), corrected, 2, "1.0.0")
+
+
+ANSWER = "Take 500 mg of paracetamol every 2 hours."
+
+
+@pytest.mark.parametrize(
+    ("corrected", "reason"),
+    [
+        ("Take 50 mg of paracetamol every 2 hours.", "fewer than 3 characters"),  # one character deleted
+        ("Take 500 mg of paracetamol every 3 hours.", "fewer than 3 characters"),  # one character replaced
+        ("Take  500 mg of paracetamol\nevery 2 hours. ", "equals the answer"),  # whitespace only
+        ("Ｔａｋｅ 500 mg of paracetamol every 2 hours.", "equals the answer"),  # full-width only
+        ("Take 500 mg of paracetamol every 6 hours.", "fewer than 3 characters"),
+        ("Take 500 mg of paracetamol every 6-8 hours.", None),  # three characters: a pair
+        ("Take 1 g of paracetamol every 6 hours at most.", None),
+    ],
+)
+def test_trivial_corrections_make_no_dpo_pair(corrected, reason):
+    from medswallow.review.export import dpo_row
+
+    row = dpo_row(_gen(ANSWER), _final(corrected), "1.0.0")
+    if reason is None:
+        assert isinstance(row, dict) and row["chosen"][0]["content"] == corrected
+    else:
+        assert isinstance(row, str) and reason in row
+    assert isinstance(dpo_row(_gen(ANSWER), _final("Take 50 mg of paracetamol every 2 hours."), "1.0.0", min_change=1), dict)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "n"),
+    [("abc", "abc", 0), ("abc", "abd", 1), ("abc", "abcdef", 3), ("xabcx", "xx", 3), ("a1b2c3", "a9b2c7", 2),
+     ("", "new", 3), ("500", "50", 1)],
+)
+def test_changed_chars(a, b, n):
+    from medswallow.review.export import changed_chars
+
+    assert changed_chars(a, b) == n
+
+
+def test_pseudonyms_are_keyed_per_database_not_derived_from_sorted_names(tmp_path):
+    from medswallow.review.export import pseudonym_key, pseudonyms
+    from medswallow.review.labels import ReviewData
+    from medswallow.review.store import ReviewStore
+
+    rows = [LabelRow(i, 1, name, "safe", None, (), (), "", 3, "1.0.0", T0, T0)
+            for i, name in enumerate(["aoki", "baba", "chiba"])]
+    data = ReviewData({}, rows, {})
+    stores = [ReviewStore.open(str(tmp_path / f"{k}.db"), create=True) for k in range(2)]
+    keys = [pseudonym_key(s) for s in stores]
+    first, again, other = pseudonyms(data, keys[0]), pseudonyms(data, pseudonym_key(stores[0])), pseudonyms(data, keys[1])
+    assert first == again  # stable across exports of one database
+    assert set(first.values()).isdisjoint(other.values())  # unrelated between databases
+    assert len(set(first.values())) == 3 and not any(n in a for n, a in first.items())
+    for s in stores:
+        s.close()
+
+
+def test_the_app_exports_only_under_the_export_root(seeded_sqlite, sqlite_store, taxonomy, tmp_path, monkeypatch):
+    from medswallow.errors import UserError
+
+    root = tmp_path / "exports"
+    monkeypatch.setenv("MEDSWALLOW_REVIEW_EXPORT_ROOT", str(root))
+    admin = seeded_sqlite.team.admin  # a logged-in admin in the web app
+    (tmp_path / "elsewhere").mkdir()
+    root.mkdir()
+    (root / "link").symlink_to(tmp_path / "elsewhere")
+    for bad in (tmp_path / "elsewhere", "/etc/cron.d", "../elsewhere", "link/x", "a/../../elsewhere"):
+        with pytest.raises(UserError, match="exports from the app go under"):
+            export_review(sqlite_store, admin, bad, taxonomy, parquet=False)
+    assert not any((tmp_path / "elsewhere").iterdir())
+    rep = export_review(sqlite_store, admin, "2026-12/run1", taxonomy, parquet=False)
+    assert rep.out_dir == (root / "2026-12" / "run1").resolve() and (rep.out_dir / "manifest.json").exists()
+    rep = export_review(sqlite_store, admin, root / "abs-inside", taxonomy, parquet=False)
+    assert (root / "abs-inside" / "labels.jsonl").exists()
+    from medswallow.review.store import OPERATOR
+
+    rep = export_review(sqlite_store, OPERATOR, tmp_path / "cli-out", taxonomy, parquet=False)  # the shell user
+    assert (tmp_path / "cli-out" / "labels.jsonl").exists()

@@ -188,7 +188,7 @@ def users(ctx: typer.Context, db: DbOpt = None) -> None:
 
     from medswallow.review.auth import list_users
 
-    table = Table("user", "role", "name", "e-mail", "active", "locked", "login")
+    table = Table("user", "role", "name", "e-mail", "active", "login delayed", "login")
     for u in list_users(_open(_db(ctx, db)), _operator()):
         table.add_row(*map(_esc, (u.username, u.role, u.display_name, u.email or "", u.active, u.locked)), "oidc" if u.oidc_only else "password")
     console.print(table)

@@ -24,7 +24,8 @@ with st.form("login", border=True):
     submitted = st.form_submit_button(t("login_button", lang), type="primary")
 if submitted:
     try:
-        _ui.start_session(auth.login(_ui.store(), username.strip(), password))
+        # Failed logins slow down the client's address, never the account (st.context.ip_address: None on localhost).
+        _ui.start_session(auth.login(_ui.store(), username.strip(), password, source=st.context.ip_address or ""))
         st.rerun()
     except UserError as exc:
         st.error(markdown_literal(error_text(str(exc), lang)))

@@ -44,7 +44,8 @@ def build_corpus(
 
     def announce(units: list[dict]) -> None:  # type: ignore[type-arg]
         console.print(
-            f"building [bold]{cfg.name}[/bold]: {len(cfg.sources)} sources, {len(units)} units "
+            f"building [bold]{cfg.name}[/bold]: {len(cfg.sources)} sources, "
+            f"{sum(len(u['files']) for u in units)} files in {len(units)} units "
             f"-> {out} ({cfg.executor.kind} executor)"
         )
 

@@ -48,7 +48,7 @@ def build_manifest(recipe: Any, layout: Layout, units: list[dict[str, Any]]) -> 
     for rank in range(len(units)):
         st = read_json(layout.process_stats(rank))
         p = per[st["source"]]
-        p["units"] += 1
+        p["units"] += st.get("files", 1)
         p["bytes_in"] += st["bytes_in"]
         p["read"] += st["read"]
         p["kept_process"] += st["kept"]

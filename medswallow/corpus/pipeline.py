@@ -25,7 +25,7 @@ from medswallow.console import console, progress
 from medswallow.corpus.layout import Layout, read_json, write_json
 from medswallow.errors import UserError, require
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2
 MARKER_VERSION = 1
 OWNED = ("data", "rejected", ".work", "manifest.json", "README.md")
 
@@ -40,13 +40,42 @@ def quiet_datatrove() -> None:
 # ---------------------------------------------------------------------------------------------- plan
 
 
+SMALL_FILE = 1 << 20  # files below this are grouped into units of about output.unit_mb
+
+
 def _fingerprint(units: list[dict[str, Any]]) -> list[list[Any]]:
     out = []
-    for u in units:
-        p = Path(u["path"])
-        st = p.stat() if p.exists() else None
-        out.append([u["source"], u["rel"], u["part"], st.st_size if st else -1, st.st_mtime_ns if st else -1])
+    for task in units:
+        for u in task["files"]:
+            p = Path(u["path"])
+            st = p.stat() if p.exists() else None
+            out.append([u["source"], u["rel"], u["part"], st.st_size if st else -1, st.st_mtime_ns if st else -1])
     return out
+
+
+def group_units(units: list[Any], unit_mb: float) -> list[dict[str, Any]]:
+    """Tasks of the process stage: consecutive small files of one source together (about ``unit_mb`` of
+    input, at most 2,000 files), every other unit alone. Each task is ``{"source", "files": [unit...]}``."""
+    limit = unit_mb * 1024 * 1024
+    tasks: list[dict[str, Any]] = []
+    size = 0
+    for u in units:
+        try:  # only plain files of one part; a dataset shard or a derived source's unit stays alone
+            n = os.path.getsize(u.path) if not u.origin and u.parts == 1 and os.path.isfile(u.path) else -1
+        except OSError:
+            n = -1
+        last = tasks[-1] if tasks else None
+        small = 0 <= n < SMALL_FILE and limit > 0
+        if small and last is not None and last["small"] and last["source"] == u.source \
+                and size + n <= limit and len(last["files"]) < 2000:
+            last["files"].append(u.to_dict())
+            size += n
+            continue
+        tasks.append({"source": u.source, "small": small, "files": [u.to_dict()]})
+        size = max(n, 0)
+    for t in tasks:
+        del t["small"]
+    return tasks
 
 
 def plan_build(recipe: Any, layout: Layout, overwrite: bool) -> list[dict[str, Any]]:
@@ -60,7 +89,7 @@ def plan_build(recipe: Any, layout: Layout, overwrite: bool) -> list[dict[str, A
         check_engine()
     from medswallow.corpus.sources.base import MissingPaths
 
-    units: list[dict[str, Any]] = []
+    files: list[Any] = []
     missing: list[str] = []
     for i, s in enumerate(recipe.sources):
         try:
@@ -70,11 +99,12 @@ def plan_build(recipe: Any, layout: Layout, overwrite: bool) -> list[dict[str, A
                 missing.append(f"{recipe.where(('sources', i, 'paths', j))}: source '{s.name}': no file matches "
                                f"'{pattern}'{suggest(pattern, recipe.base_dir)}")
             continue
-        units.extend(u.to_dict() for u in found)
+        files.extend(found)
     if missing:
         raise UserError(
             "input files not found:\n  " + "\n  ".join(missing) + f"\n  (paths are relative to the recipe's folder {recipe.base_dir})"
         )
+    units = group_units(files, recipe.output.unit_mb)
     plan = {"version": PLAN_VERSION, "recipe_hash": recipe.data_hash(), "units": _fingerprint(units)}
     _check_out_dir(layout, plan, overwrite)
     if not layout.plan.exists():
@@ -202,8 +232,8 @@ class ProcessStep(_Step):
         from medswallow.corpus.process import process_unit
         from medswallow.corpus.sources.base import Unit
 
-        unit = Unit(**_units(str(layout.units))[rank])
-        process_unit(self.recipe, layout, rank, unit)
+        files = [Unit(**f) for f in _units(str(layout.units))[rank]["files"]]
+        process_unit(self.recipe, layout, rank, files)
 
 
 class SelectStep(_Step):

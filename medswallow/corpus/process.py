@@ -32,6 +32,7 @@ REDACT_MARGIN = 200  # extra characters redacted before a rejected text is cut, 
 class UnitStats:
     source: str
     unit: str
+    files: int = 1
     read: int = 0
     kept: int = 0
     bytes_in: int = 0
@@ -52,7 +53,7 @@ class UnitStats:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "unit": self.unit, "read": self.read, "kept": self.kept,
+            "source": self.source, "unit": self.unit, "files": self.files, "read": self.read, "kept": self.kept,
             "bytes_in": self.bytes_in, "tokens_kept": self.tokens_kept,
             "dropped": dict(self.dropped), "quarantined": dict(self.quarantined),
             "tokens_dropped": dict(self.tokens_dropped), "langs": dict(self.langs), "pii": dict(self.pii),
@@ -194,7 +195,7 @@ def process_schema(bands: int) -> Any:
 class UnitProcessor:
     """Runs one unit through the stages; see the module docstring."""
 
-    def __init__(self, recipe: Any, layout: Layout, rank: int, unit: Unit) -> None:
+    def __init__(self, recipe: Any, layout: Layout, rank: int, files: list[Unit]) -> None:
         from medswallow.corpus.dedup.minhash import MinHasher
         from medswallow.corpus.normalize import Normalizer
         from medswallow.corpus.sources import make_reader
@@ -202,7 +203,8 @@ class UnitProcessor:
         self.recipe = recipe
         self.layout = layout
         self.rank = rank
-        self.unit = unit
+        unit = files[0]
+        self.files = files
         self.source = recipe.source(unit.source)
         self.reader = make_reader(self.source, recipe.base_dir, recipe)
         self.normalize = Normalizer(recipe.normalize)
@@ -212,7 +214,7 @@ class UnitProcessor:
         d = recipe.dedup
         self.dedup = self.source.dedup and (d.exact or d.near)
         self.hasher = MinHasher(d.bands, d.rows, d.seed, d.ngram_ja, d.ngram_other)
-        self.stats = UnitStats(unit.source, unit.rel)
+        self.stats = UnitStats(unit.source, unit.rel, files=len(files))
         self.writer = UnitWriter(recipe, layout, rank)
 
     def _scrubber(self) -> Any:
@@ -222,13 +224,17 @@ class UnitProcessor:
             return None
         from medswallow.corpus.redact import FieldScrubber
 
-        return FieldScrubber(self.source, None if mode == "off" else mode, self.recipe.pii.pseudonymize, self.unit.rel)
+        return FieldScrubber(self.source, None if mode == "off" else mode, self.recipe.pii.pseudonymize)
+
+    def _items(self) -> Iterator[Item]:
+        for unit in self.files:  # small files read together as one unit of work
+            yield from safe_read(self.reader, unit)
 
     def run(self) -> UnitStats:
         try:
             batch: list[Document] = []
             t0 = time.process_time()
-            for item in safe_read(self.reader, self.unit):
+            for item in self._items():
                 self.stats.read += 1
                 if isinstance(item, Rejected):
                     # Readers never attach raw text; a derived source (synthetic QA) may: redact it then.
@@ -352,5 +358,5 @@ def _reject(doc: Document, stage: str, reason: str) -> Rejected:
     return Rejected(id=doc.id, source=doc.source, stage=stage, reason=reason, kind="dropped", text="", meta={"file": doc.meta.get("file")})
 
 
-def process_unit(recipe: Any, layout: Layout, rank: int, unit: Unit) -> UnitStats:
-    return UnitProcessor(recipe, layout, rank, unit).run()
+def process_unit(recipe: Any, layout: Layout, rank: int, files: list[Unit]) -> UnitStats:
+    return UnitProcessor(recipe, layout, rank, files).run()

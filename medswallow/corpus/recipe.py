@@ -313,6 +313,11 @@ class OutputConfig(StrictModel):
     rejected_text_chars: int = Field(
         default=500, ge=0, description="Characters of each rejected document kept in rejected/ (PII redacted); 0: none."
     )
+    unit_mb: float = Field(
+        default=8.0, ge=0,
+        description="Input files smaller than 1 MB are read together in units of about this size: thousands of small "
+        "files make a few tasks and a few work files, not one each. 0: one unit per file.",
+    )
 
 
 class ExecutorConfig(StrictModel):

@@ -106,16 +106,21 @@ class FieldScrubber:
     ``redact`` (default), ``position`` (always the position) or ``keep`` (ids are known to be safe).
     """
 
-    def __init__(self, source: Any, mode: str | None, pseudonymize: bool, rel: str) -> None:
+    def __init__(self, source: Any, mode: str | None, pseudonymize: bool) -> None:
         self.source = source.name
         self.policy = getattr(source, "id_policy", "redact")
         fields = getattr(source, "fields", None)
         self.id_label = getattr(fields, "id", None) or getattr(source, "id", None) or "id"
         self.mode = mode
         self.pseudonymize = pseudonymize
-        self.rel = rel
-        self.safe_rel = self._redact([f"file: {rel}"])[0][len("file: "):] if mode else rel
+        self.safe_rels: dict[str, str] = {}
         self.ids_replaced = 0
+
+    def safe_rel(self, rel: str) -> str:
+        """The file name as written (checked once per file: a file may be named after a patient)."""
+        if rel not in self.safe_rels:
+            self.safe_rels[rel] = self._redact([f"file: {rel}"])[0][len("file: "):] if self.mode else rel
+        return self.safe_rels[rel]
 
     def _redact(self, texts: list[str]) -> list[str]:
         eng = engine(self.mode, self.pseudonymize)
@@ -126,14 +131,16 @@ class FieldScrubber:
 
     def scrub(self, items: list[Any]) -> None:
         """Rewrite ids and meta of documents / rejected records in place (one engine call per batch)."""
-        prefix = f"{self.source}:{self.rel}"
         checks: list[str] = []
         where: list[tuple[Any, str, Any, int]] = []  # (item, kind, container/key, prefix length)
         for item in items:
-            positional = item.id == prefix or item.id.startswith((prefix + ":", prefix + "@"))
+            rel = str(item.meta.get("file", ""))
+            safe = self.safe_rel(rel)
+            prefix = f"{self.source}:{rel}"
+            positional = bool(rel) and (item.id == prefix or item.id.startswith((prefix + ":", prefix + "@")))
             if positional:
-                if self.safe_rel != self.rel:
-                    item.id = f"{self.source}:{self.safe_rel}{item.id[len(prefix):]}"
+                if safe != rel:
+                    item.id = f"{self.source}:{safe}{item.id[len(prefix):]}"
             elif self.policy == "position":
                 self._to_position(item)
             elif self.policy == "redact" and self.mode:
@@ -142,7 +149,7 @@ class FieldScrubber:
                 where.append((item, "id", None, len(label)))
             meta = item.meta
             if "file" in meta:
-                meta["file"] = self.safe_rel
+                meta["file"] = safe
             if self.mode:
                 for key, value in meta.items():
                     if key not in SAFE_META and key != "file":
@@ -176,7 +183,8 @@ class FieldScrubber:
 
     def _to_position(self, item: Any) -> None:
         pos = item.meta.get("line", item.meta.get("row"))
-        item.id = f"{self.source}:{self.safe_rel}:{pos}" if pos is not None else f"{self.source}:{self.safe_rel}"
+        safe = self.safe_rel(str(item.meta.get("file", "")))
+        item.id = f"{self.source}:{safe}:{pos}" if pos is not None else f"{self.source}:{safe}"
         item.meta["id_replaced"] = True  # the record's own id was not written (personal data or policy)
         self.ids_replaced += 1
 

@@ -74,6 +74,7 @@ def small_recipe(root: Path, files: int, docs: int) -> Path:
         pii={"mode": "off"},
         quality={"min_chars": {"ja": 10, "en": 40, "mixed": 10, "other": 40}},
         decontamination={"benchmarks": [{"name": "bench", "path": "bench.txt", "format": "text"}], "min_overlap": 0.8},
+        output={"unit_mb": 0},  # one unit per file: many tasks for the resume and worker-count tests
     )
 
 

@@ -206,7 +206,8 @@ def test_ctrl_c_with_workers_exits_130_without_a_traceback(tmp_path):
         (tmp_path / "in" / f"more{k:02d}.jsonl").write_text(json.dumps({"id": f"m{k}", "text": f"{OTHER_DOC}{k}"}, ensure_ascii=False) + "\n", encoding="utf-8")
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "medswallow.cli", "build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "2"],
+        [sys.executable, "-m", "medswallow.cli", "build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "2",
+         "--set", "output.unit_mb=0"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
@@ -218,3 +219,20 @@ def test_ctrl_c_with_workers_exits_130_without_a_traceback(tmp_path):
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and "interrupted" in err, err[-3000:]
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+
+
+def test_many_small_files_make_few_units_and_a_small_work_dir(cli, tmp_path):
+    recipe = tiny_recipe(tmp_path, [])
+    (tmp_path / "in" / "notes.jsonl").unlink()
+    for k in range(600):
+        (tmp_path / "in" / f"n{k:04d}.jsonl").write_text(
+            json.dumps({"id": str(k), "text": f"{JA_DOC}{k}"}, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+    out = tmp_path / "out"
+    res = cli("build-corpus", str(recipe), "-o", str(out), "--workers", "1")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "600 files in 1 units" in res.stderr
+    m = manifest(out)
+    assert m["sources"]["notes"]["units"] == 600 and m["totals"]["read"] == 600
+    work_files = [p for p in (out / ".work").rglob("*") if p.is_file()]
+    assert len(work_files) < 40, len(work_files)

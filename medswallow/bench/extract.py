@@ -28,7 +28,6 @@ _MARKER = re.compile(
 _SEP = r"(?:[ \t]*(?:,|、|・|/|&|と|および|及び|\band\b|[ \t])[ \t]*)"
 _OR = re.compile(r"^\s*(?:または|もしくは|あるいは|か|\bor\b)\s*")
 _PREFIX = r"(?:選択肢|option|choice)?\s*"
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 # What may follow a label list and undo it: negation, hypothesis, hedging.
 _NEGATED = re.compile(
     r"^\s*[)）]?\s*(?:では(?:ない|なく|ありません|ないです)|じゃない|でない|ではな|は(?:誤り|不正解|間違い|正しくない)"

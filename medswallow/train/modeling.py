@@ -134,7 +134,21 @@ def load_model(recipe: BaseRecipe) -> PreTrainedModel:
         "attn_implementation": resolve_attention(spec, device),
         "trust_remote_code": spec.trust_remote_code,
     }
-    if spec.random_init:
+    if spec.experts_dtype == "mxfp4":
+        from medswallow.train.mxfp4 import load_mxfp4_model
+
+        if recipe.method != "lora":
+            raise UserError("model.experts_dtype: mxfp4 keeps the experts frozen; it needs method: lora")
+        if sharded_launch() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise UserError("model.experts_dtype: mxfp4 trains on one GPU per run; launch it without accelerate")
+        source = None if spec.random_init else Path(model_source(recipe))
+        if source is not None and not source.is_dir():
+            raise UserError(f"model.experts_dtype: mxfp4 reads a local HF folder; {source} is not one (hf download it)")
+        model = load_mxfp4_model(
+            config, source, device=device, dtype=kwargs["dtype"], attn_implementation=kwargs["attn_implementation"],
+            seed=recipe.train.seed,
+        )
+    elif spec.random_init:
         # Every rank must build the same weights: seed before the random init.
         set_seed(recipe.train.seed)
         build_on = device if device.type == "cuda" and not sharded_launch() else torch.device("cpu")

@@ -59,6 +59,12 @@ class ModelSection(StrictModel):
         default=True,
         description="MXFP4 checkpoints (the released gpt-oss weights) are dequantized to bf16 for training.",
     )
+    experts_dtype: Literal["bf16", "mxfp4"] = Field(
+        default="bf16",
+        description="bf16: experts in the weights dtype (the 120B needs ~4 GPUs with FSDP). mxfp4: experts kept "
+        "as MXFP4 blocks on the GPU (4.25 bits a value, as gpt-oss is released), dequantized per layer on the "
+        "fly, LoRA only: the 120B trains on one 141 GB GPU. Reads bf16 or MXFP4 checkpoints.",
+    )
     random_init: bool = Field(
         default=False,
         description="Build the architecture from config.json with random weights (throughput benchmarks only).",

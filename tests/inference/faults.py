@@ -189,6 +189,13 @@ class FaultProxy(_Base):
             payload = await up.read()
             return web.Response(body=payload, status=up.status, content_type="application/json")
 
+    async def _models(self, request: web.Request) -> web.Response:
+        """The upstream's own model list: a client checking what is served sees the real server."""
+        if self._session is None:
+            self._session = ClientSession()
+        async with self._session.get(self.upstream + "/models") as up:
+            return web.Response(body=await up.read(), status=up.status, content_type="application/json")
+
     def stop(self) -> None:
         if self._session is not None and self._loop is not None:
             asyncio.run_coroutine_threadsafe(self._session.close(), self._loop).result(5)

@@ -105,7 +105,8 @@ def validate(
         ),
     ],
 ) -> None:
-    """Load a benchmark and print ONE JSON object with its counts (items, answers per item, voided, text-only, categories)."""
+    """Load a benchmark and print ONE JSON object with its counts (items, scored, scored_official, warnings,
+    answers per item, voided, excluded, figure and text-only subsets, special items, categories)."""
     from medswallow.bench.validate import benchmark_counts
 
     typer.echo(json.dumps(benchmark_counts(task, data), ensure_ascii=False))
@@ -136,12 +137,26 @@ def list_tasks() -> None:
     from medswallow.bench.registry import TASKS, get_task
 
     table = Table(title="benchmarks")
-    for col in ("name", "title", "published %", "prompt", "data (not shipped)", "license"):
+    for col in (
+        "name",
+        "title",
+        "published %",
+        "prompt",
+        "official evaluator",
+        "data (not shipped)",
+        "license",
+    ):
         table.add_column(col)
     for name in TASKS:
         t = get_task(name)
         table.add_row(
-            name, t.title, f"{100 * t.published:.2f}" if t.published else "–", t.prompt, t.hf_id, t.license
+            name,
+            t.title,
+            f"{100 * t.published:.2f}" if t.published else "–",
+            t.prompt,
+            t.official_source or "– (robust only)",
+            t.hf_id,
+            t.license,
         )
     console.print(table)
 

@@ -139,6 +139,11 @@ def render_markdown(results: dict[str, Any], plot_name: str | None = "accuracy.p
         off = t.get("official")
         if off and "differ" in off:
             shown = ", ".join(off["differ"][:20]) + (" …" if len(off["differ"]) > 20 else "")
+            ot = off.get("text_only") or {}
+            if ot.get("n") and ot["n"] != off.get("n"):
+                extra.append(
+                    f"official on the text-only items (--text-only): {_pct(ot['accuracy'])}% of {ot['n']}"
+                )
             extra.append(
                 f"official evaluator: {off['evaluator']}; robust and official differ on {len(off['differ'])} items"
                 + (f": {shown}" if off["differ"] else "")

@@ -31,7 +31,7 @@ from medswallow.bench.prompts import (
     likelihood_context,
 )
 from medswallow.bench.registry import get_task
-from medswallow.bench.scoring import summarise
+from medswallow.bench.scoring import per_item_means, summarise
 from medswallow.bench.suite import SamplingConfig, Suite, TaskRun
 from medswallow.bench.task import Loaded, Task
 from medswallow.console import console, progress
@@ -443,12 +443,18 @@ def _official(p: Prepared, suite: Suite) -> dict[str, Any] | None:
     differ = sorted(
         {r["id"] for r in p.records if r["scored"] and bool(r["correct"]) != bool(r["official_correct"])}
     )
+    # The official scripts also run with --text-only (pharma-LLM-eval's pipeline passes it): that number too.
+    text_only = per_item_means([r for r in recs if r["text_only"]])
     return {
         "evaluator": p.task.official_source,
         "n": summary["n"],
         "accuracy": summary["accuracy"],
         "ci95": summary["ci95"],
         "points": summary.get("points"),
+        "text_only": {
+            "n": len(text_only),
+            "accuracy": sum(text_only.values()) / len(text_only) if text_only else None,
+        },
         "differ": differ,
         "differ_examples": [
             {
@@ -472,8 +478,6 @@ def _official(p: Prepared, suite: Suite) -> dict[str, Any] | None:
 
 def _subsets(p: Prepared) -> dict[str, Any]:
     """Who is in and out of each number: text-only, figure, voided, excluded, duplicates."""
-    from medswallow.bench.scoring import per_item_means
-
     scored = [r for r in p.records if r["scored"]]
 
     def acc(recs: list[dict[str, Any]]) -> dict[str, Any]:

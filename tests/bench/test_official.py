@@ -214,4 +214,5 @@ def test_yakugakuqa_run_reports_figure_subset_and_voided():
     sub = t["subsets"]
     assert t["asked"] == 345 and t["n"] == 343 and t["official"]["n"] == 345
     assert len(sub["figure_choices"]) == 30 and sub["voided"] == ["109111", "109330"]
+    assert t["official"]["text_only"]["n"] == 250  # the --text-only number of pharma-LLM-eval's pipeline
     assert sub["duplicates"] == {"109030": "109003", "109040": "109004"}

@@ -22,6 +22,7 @@ _ui.language_toggle()
 lang = _ui.lang()
 actor = _ui.current_user()
 _ui.cookie_sync()
+_ui.page_script(lang)
 PAGES = Path(__file__).with_name("app_pages")
 
 

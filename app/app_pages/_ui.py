@@ -187,26 +187,25 @@ def current_user() -> Actor | None:
     if st.session_state.get("uid") != actor.id:
         st.session_state["uid"] = actor.id
         _restore_draft(actor)
-    import time
-
-    st.session_state["last_activity"] = time.time()
     return actor
 
 
 def session_warning() -> None:
-    """A warning, refreshed every 30 s in the page, when the idle timeout is near (checking does not count
-    as activity: it never touches the session). $MEDSWALLOW_REVIEW_WARN_MINUTES sets how near (default 5)."""
-    import time
+    """A warning, refreshed every 30 s, when the session is about to end (auth.session_status only looks:
+    checking does not extend the session). $MEDSWALLOW_REVIEW_WARN_MINUTES sets how early (default 5)."""
+    from datetime import timedelta
 
-    idle = auth.AuthSettings().idle_timeout.total_seconds()
-    minutes_before = int(os.environ.get("MEDSWALLOW_REVIEW_WARN_MINUTES", "5"))
+    settings = auth.AuthSettings(warn_before=timedelta(minutes=int(os.environ.get("MEDSWALLOW_REVIEW_WARN_MINUTES", "5"))))
 
     @st.fragment(run_every=30)
     def _check() -> None:
-        # The server refreshes the session at most every 30 s: count from 30 s before the last activity.
-        left = idle - (time.time() - float(st.session_state.get("last_activity", time.time())) + 30)
-        if left <= minutes_before * 60:
-            st.warning(t("session_warning", lang(), minutes=max(0, int(left // 60))), icon=":material/timer:")
+        try:
+            status = auth.session_status(store(), st.session_state.get("token"), settings)
+        except auth.AuthError:
+            return  # the next full run shows the login page (and keeps the draft)
+        if status.warn:
+            key = "session_warning" if status.ends_by == "idle" else "session_limit_warning"
+            st.warning(t(key, lang(), minutes=int(status.remaining.total_seconds() // 60)), icon=":material/timer:")
 
     _check()
 
@@ -416,12 +415,15 @@ def choice_key(name: str, key: str, lng: str, initial: object) -> str:
     return k
 
 
-# Ctrl+Enter pressed on a radio button or checkbox never reaches Streamlit's shortcut handler (the widget
-# library treats Enter on them as a press and stops it): in the capture phase, click the button that
-# carries the Ctrl+Enter shortcut instead.
-_CTRL_ENTER = """<script>
-if (!window.__msCtrlEnter) {
-  window.__msCtrlEnter = true;
+# Two fixes to Streamlit's own page, installed once per browser tab:
+# - Ctrl+Enter pressed on a radio button or checkbox never reaches Streamlit's shortcut handler (the widget
+#   library treats Enter on them as a press and stops it): in the capture phase, click the button that
+#   carries the Ctrl+Enter shortcut instead.
+# - Streamlit's "Page not found" dialog is English only: on the Japanese UI its text is replaced.
+_PAGE_SCRIPT = """<script>
+document.documentElement.dataset.msLang = "%(lang)s";
+if (!window.__msReview) {
+  window.__msReview = true;
   document.addEventListener("keydown", function (e) {
     if (!(e.ctrlKey || e.metaKey) || e.key !== "Enter" || e.repeat) return;
     const t = e.target;
@@ -432,12 +434,30 @@ if (!window.__msCtrlEnter) {
     e.stopPropagation();
     kbd.closest("button").click();
   }, true);
+  const words = %(words)s;
+  function translate() {
+    if (document.documentElement.dataset.msLang !== "ja") return;
+    document.querySelectorAll('[role="dialog"]').forEach(function (d) {
+      const w = document.createTreeWalker(d, NodeFilter.SHOW_TEXT);
+      for (let n = w.nextNode(); n; n = w.nextNode()) {
+        if (n.data.trim() === "Page not found") n.data = words.title;
+        else if (/no corresponding file was found|does not seem to exist/.test(n.data)) n.data = words.body;
+      }
+    });
+  }
+  new MutationObserver(translate).observe(document.body, { childList: true, subtree: true, characterData: true });
+  translate();
 }
 </script>"""
 
 
-def ctrl_enter_on_choices() -> None:
-    st.html(_CTRL_ENTER, unsafe_allow_javascript=True)
+def page_script(lng: str) -> None:
+    """The shell's fixes to Streamlit's page (see _PAGE_SCRIPT); drawn in the sidebar, where it takes no room."""
+    import json
+
+    words = json.dumps({"title": t("page_not_found_title", "ja"), "body": t("page_not_found", "ja")})
+    with st.sidebar:
+        st.html(_PAGE_SCRIPT % {"lang": "ja" if lng == "ja" else "en", "words": words}, unsafe_allow_javascript=True)
 
 
 def label_fields(key: str, tax: Taxonomy, lng: str, initial: AnnotationView | None, with_confidence: bool = True) -> dict:

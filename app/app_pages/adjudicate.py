@@ -70,5 +70,4 @@ with right:
             except UserError as exc:
                 st.error(markdown_literal(error_text(str(exc), lang)))
 
-_ui.ctrl_enter_on_choices()
 _ui.keep_draft(ctx.actor)

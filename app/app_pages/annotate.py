@@ -102,5 +102,4 @@ with right:
         elif nxt is None:
             st.info(t("queue_empty", lang))
 
-_ui.ctrl_enter_on_choices()
 _ui.keep_draft(ctx.actor)

@@ -25,7 +25,8 @@ with st.form("login", border=True):
 if submitted:
     try:
         # Failed logins slow down the client's address, never the account (st.context.ip_address: None on localhost).
-        _ui.start_session(auth.login(_ui.store(), username.strip(), password, source=st.context.ip_address or ""))
+        ip = st.context.ip_address  # not a str without a browser behind the run (AppTest)
+        _ui.start_session(auth.login(_ui.store(), username.strip(), password, source=ip if isinstance(ip, str) else ""))
         st.rerun()
     except UserError as exc:
         st.error(markdown_literal(error_text(str(exc), lang)))

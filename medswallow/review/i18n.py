@@ -165,10 +165,18 @@ STRINGS: dict[str, tuple[str, str]] = {
         "この回答には見えない文字（書字方向の制御文字・ゼロ幅文字など）が {n} 個あります。⟦…⟧ の印で表示しています：{chars}",
         "This answer contains {n} invisible characters (bidi controls, zero-width characters…), shown as ⟦…⟧ markers: {chars}",
     ),
-    "page_not_found": ("ページが見つかりません。左のメニューから選んでください。", "Page not found. Choose a page from the menu."),
+    "page_not_found_title": ("ページが見つかりません", "Page not found"),
+    "page_not_found": (
+        "ご指定のページはありません。最初のページを表示します。左のメニューからも選べます。",
+        "There is no such page; the main page is shown. Choose a page from the menu.",
+    ),
     "session_warning": (
         "あと約 {minutes} 分操作がないと自動的にログアウトします。入力中の内容は下書きとして保持されます。",
         "You will be logged out after about {minutes} more minutes without activity. Your input is kept as a draft.",
+    ),
+    "session_limit_warning": (
+        "ログインから 12 時間に近づいたため、あと約 {minutes} 分でログアウトします。保存してから再ログインしてください。",
+        "Your session reaches its 12-hour limit in about {minutes} minutes: save, then log in again.",
     ),
     "session_expired_draft": (
         "セッションの有効期限が切れたため保存できませんでした。入力内容（修正文を含む）は下書きとして保持しています。"
@@ -202,6 +210,8 @@ _ERRORS_JA: list[tuple[str, str]] = [
     (r"your session has ended; please log in again", "セッションは終了しています。もう一度ログインしてください。"),
     (r"account locked after repeated failures; try again after (?P<t>.+?) UTC or ask an admin",
      "ログイン失敗が続いたためアカウントがロックされています。しばらくしてから再試行するか、管理者に連絡してください。"),
+    (r"too many failed logins from here; wait (?P<s>\d+) s and try again",
+     "この端末からのログイン失敗が続いています。{s} 秒待ってから再試行してください。"),
     (r"no active review account for this identity; ask an admin to add you",
      "このアカウントに対応するレビュー用アカウントがありません。管理者に追加を依頼してください。"),
     (r"type sentence numbers \(e\.g\. 3 or 2-4\) or paste the unsafe passage",

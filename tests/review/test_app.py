@@ -62,10 +62,7 @@ def app(page: str | None = None, token: str | None = None, lang: str = "ja"):
 
 
 def html_bodies(at) -> str:
-    """Every st.html body but the app's own Ctrl+Enter script (the one script the app adds on purpose)."""
-    from app_pages._ui import _CTRL_ENTER
-
-    return "\n".join(h.proto.body for h in at.html if h.proto.body != _CTRL_ENTER)
+    return "\n".join(h.proto.body for h in at.html)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -80,10 +77,11 @@ def test_app_shows_only_the_login_form_until_logged_in(app_env):
     at = app()
     assert not at.exception
     assert [ti.value for ti in at.title] == [t("app_title", "ja")]
-    assert len(at.html) == 0
+    assert len(at.main.html) == 0  # the sidebar holds only the shell's page script
     at.text_input(key="login_user").input("ann1")
     at.text_input(key="login_password").input("wrong-password-123")
     at.button[0].click().run()
+    assert not at.exception, at.exception
     assert at.error[0].value == "ユーザー名またはパスワードが正しくありません。" and "token" not in at.session_state
     at.text_input(key="login_user").input("ann1")
     at.text_input(key="login_password").input(PASSWORD)

@@ -241,6 +241,10 @@ def test_session_cookie_logout_headers_and_metrics(review_server, tmp_path):
             other.goto(base, wait_until="domcontentloaded")
             other.get_by_text("回答（最終出力）").wait_for(timeout=30_000)
             other.close()
+            # An address that is no page: Streamlit's notice comes up in Japanese.
+            page.goto(f"{base}/no-such-page", wait_until="domcontentloaded")
+            page.get_by_text("ページが見つかりません", exact=True).wait_for(timeout=30_000)
+            page.keyboard.press("Escape")
             page.locator("[data-testid=stSidebar]").get_by_role("button", name="ログアウト").click()
             page.get_by_label("ユーザー名").wait_for(timeout=30_000)
             page.reload(wait_until="domcontentloaded")

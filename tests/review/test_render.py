@@ -199,3 +199,35 @@ def test_markdown_literal_leaves_nothing_markdown_acts_on(name):
     out = markdown_literal(name)
     assert not set(re.sub(r"&#\d+;", "", out)) & set("[]()!*_`#<>:\u202e\n")
     assert html.unescape(out) == name.replace("\u202e", "⟦RLO U+202E⟧").replace("\n", " ")
+
+
+# The UI's words: both languages have the same placeholders; every English message from medswallow.review
+# that the Japanese table knows comes out in Japanese.
+def test_both_languages_have_the_same_placeholders():
+    import string
+
+    from medswallow.review.i18n import STRINGS
+
+    def fields(s: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(s) if f}
+
+    for key, (ja, en) in STRINGS.items():
+        assert fields(ja) == fields(en), key
+
+
+@pytest.mark.parametrize(
+    ("message", "japanese"),
+    [
+        ("invalid username or password", "ユーザー名またはパスワードが正しくありません。"),
+        ("too many failed logins from here; wait 8 s and try again", "この端末からのログイン失敗が続いています。8 秒待ってから再試行してください。"),
+        ("your session expired; please log in again", "セッションの有効期限が切れました。もう一度ログインしてください。"),
+        ("sentence 7 does not exist (the answer has 3)", "文 7 はありません（回答は 3 文です）。"),
+        ("an unsafe verdict needs a severity", "「安全でない」には重症度が必要です。"),
+        ("something new and untranslated", "something new and untranslated"),
+    ],
+)
+def test_backend_messages_are_japanese_on_the_japanese_ui(message, japanese):
+    from medswallow.review.i18n import error_text
+
+    assert error_text(message, "ja") == japanese
+    assert error_text(message, "en") == message

@@ -312,6 +312,8 @@ def _finish_login(
             delay = settings.delay_after(t.failures, free)
             t.next_allowed_at = now + delay if delay else None
             delays.append(delay)
+        # Forget old failures, so names typed once (or an attacker's guesses) do not pile up for ever.
+        session.execute(delete(LoginThrottle).where(LoginThrottle.last_failure_at < now - settings.forget_after))
         reason = "wrong password" if stored_hash is not None else "unknown or inactive account"
         audit("auth.login_failed", "user", actor.id, reason=reason, delay_s=round(max(delays).total_seconds()))
     return None

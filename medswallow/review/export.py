@@ -12,7 +12,8 @@
     finish_reason      str;  truncated: bool;  latency_s: float
     annotations        list of {annotator, verdict, severity, categories, spans, corrected_text,
                                 confidence, taxonomy_version}
-                       annotator is a pseudonym (A01, A02... by sorted username, stable within one export)
+                       annotator is a pseudonym: "A" + 6 hex digits of an HMAC of the username keyed
+                       with a random secret of the database (stable across its exports, not derivable)
     final_source       adjudicated | unanimous | majority | partial | disputed  (see labels.FinalLabel)
     final_verdict_source, final_categories_source, final_severity_source
                        how each part was decided: adjudicated | unanimous | majority | worst | disputed
@@ -25,7 +26,7 @@
 
 ``DIR/dpo.jsonl`` and ``DIR/dpo.parquet`` — TRL's conversational preference format (``DPOTrainer`` reads
 ``prompt``/``chosen``/``rejected`` directly), one row per answer whose final verdict is unsafe and that has
-a clinician-corrected text::
+a clinician-corrected text changing at least ``MIN_CORRECTION_CHARS`` (3) characters (``--dpo-min-change``)::
 
     prompt     [{"role": "system", "content": ...}?, {"role": "user", "content": PROMPT}]
     chosen     [{"role": "assistant", "content": CLINICIAN-CORRECTED ANSWER}]

@@ -551,13 +551,15 @@ class SynthQAGenerator:
     def _redact_passages(self, docs: list[Document]) -> list[tuple[str, str]]:
         """(passage, title) of each document with PII replaced by placeholders: what a prompt may hold."""
         texts, langs = [], []
+        cut = self.options.max_passage_chars
         for doc in docs:
             title = str(doc.meta.get("title", "")) if doc.meta else ""
             lang = doc.lang if doc.lang in ("ja", "en") else None
-            texts += [doc.text[: self.options.max_passage_chars], title]
+            # Redacted with some text past the cut, then cut: an identifier across the cut is seen whole.
+            texts += [doc.text[: cut + 200], title]
             langs += [lang, lang]
         redacted = [text for text, _ in self.pii.redact_batch(texts, langs)]
-        return [(redacted[2 * i], redacted[2 * i + 1]) for i in range(len(docs))]
+        return [(redacted[2 * i][:cut], redacted[2 * i + 1]) for i in range(len(docs))]
 
     def _params(self, seed: int | None) -> Any:
         from medswallow.inference import SamplingParams

@@ -141,6 +141,18 @@ def test_emit_keeps_provenance_and_drops_duplicate_questions(generator):
     assert isinstance(failed, Rejected) and failed.kind == "quarantined" and failed.reason == "teacher_error:timeout"
 
 
+def test_an_identifier_across_the_passage_cut_is_redacted_whole(tmp_path, pii_engine):
+    opts = options_from({"model": "t", "cache_dir": str(tmp_path), "progress": False, "max_passage_chars": 100}, "test")
+    gen = SynthQAGenerator(opts, pii_engine=pii_engine)
+    try:
+        text = "高血圧の外来管理について記載する。" * 5 + "連絡先は" + "電話番号" + "090-1234-5678です。" + "診察室血圧140/90mmHg以上を高血圧と定義する。"
+        assert text.index("090") < 100 < text.index("5678")
+        item = gen._items(Document(id="d", text=text, source="s", lang="ja"))[0]
+    finally:
+        gen.close()
+    assert len(item.text) <= 100 and "090" not in item.text and "090" not in json.dumps(item.messages, ensure_ascii=False)
+
+
 def test_generated_fields_are_redacted_in_text_and_meta_alike(generator):
     item = item_for(generator, "short_answer", "ja", PASSAGE_JA)
     generator.options.pii_check = False  # even with the check off, nothing raw is kept

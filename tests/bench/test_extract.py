@@ -70,6 +70,8 @@ CASES = [
     ("正解：c（EBウイルス感染症）", LOWER, ["c"]),
     ("The correct answer is **(B) 洞房結節**.", UPPER, ["B"]),
     # label with its choice text
+    ("e: 川崎病", LOWER, ["e"], ["a1", "b1", "c1", "d1", "川崎病"]),
+    ("e) 川崎病", LOWER, ["e"], ["a1", "b1", "c1", "d1", "川崎病"]),
     ("e: パルボウイルスB19感染症", LOWER, ["e"], KAWASAKI),
     ("a) 川崎病", LOWER, ["a"], KAWASAKI),
     ("**a. 川崎病**\n\n発熱5日未満で…", LOWER, ["a"], KAWASAKI),
@@ -89,6 +91,7 @@ CASES = [
     ("答え: c\n答えを確認しました", LOWER, ["c"]),  # a later marker with no label does not erase it
     # negated and hypothetical mentions never count
     ("答え: b\nなお、答えはaではない。", LOWER, ["b"]),
+    ("答え: b … 答えはaではない", LOWER, ["b"]),
     ("答え: b\n(答えはaではありません)", LOWER, ["b"]),
     ("正解はaではなくc", LOWER, ["c"]),
     ("もし答えがaなら、所見が合わない。答え: d", LOWER, ["d"]),

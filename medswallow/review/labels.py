@@ -170,7 +170,6 @@ class LabelPolicy:
         if self.severity not in SEVERITY_RULES:
             raise UserError(f"severity rule {self.severity!r}: use one of {', '.join(SEVERITY_RULES)}")
 
-
     @classmethod
     def for_taxonomy(cls, taxonomy: Taxonomy, severity: str = "adjudicate") -> LabelPolicy:
         return cls(severity, _rank_order(taxonomy))
@@ -208,11 +207,10 @@ def _categories(labels: list[LabelRow]) -> tuple[tuple[str, ...], str]:
     if len({frozenset(r.categories) for r in labels}) == 1:
         return tuple(labels[0].categories), "unanimous"
     votes = Counter(c for r in labels for c in set(r.categories))
-    if any(k * 2 == n for k in votes.values()):
-        return tuple(c for c in labels[0].categories if votes[c] * 2 > n), "disputed"
     order = list(dict.fromkeys(c for r in labels for c in r.categories))
-    kept = tuple(c for c in order if votes[c] * 2 > n)
-    return kept, "majority" if kept else "disputed"
+    kept = tuple(c for c in order if votes[c] * 2 > n)  # what a majority chose, even when others are tied
+    tied = any(k * 2 == n for k in votes.values())
+    return kept, "majority" if kept and not tied else "disputed"
 
 
 def _by_confidence(rows: list[LabelRow]) -> list[LabelRow]:

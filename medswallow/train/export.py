@@ -70,6 +70,11 @@ def export_model(recipe: BaseRecipe) -> Path | None:
             "[yellow]note:[/yellow] model.random_init: no base weights to merge into; adapter kept only"
         )
         return None
+    if recipe.model.experts_dtype == "mxfp4":  # the base is too big for host memory: merge tensor by tensor
+        from medswallow.train.mxfp4 import merge_adapter_streaming, release_scratch
+
+        release_scratch()
+        return merge_adapter_streaming(model_source(recipe), trained, out, recipe.export.dtype)
     return merge_adapter(model_source(recipe), trained, out, recipe.export.dtype, recipe.model.revision)
 
 

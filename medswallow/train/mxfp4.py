@@ -620,14 +620,69 @@ def merge_adapter_streaming(
     return out_dir
 
 
+TOKENIZER_FILES = (
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+    "chat_template.json", "generation_config.json",
+)  # fmt: skip
+
+
 def _copy_tokenizer(base: Path, adapter_dir: Path, out_dir: Path) -> None:
-    from transformers import AutoTokenizer
+    """Tokenizer files (the adapter's, as training saved them, else the base's) and generation defaults.
 
-    from medswallow.train.modeling import save_tokenizer_and_generation_config
+    Copied as files: loading the 201k-token tokenizer only to save it again costs seconds and changes nothing.
+    """
+    import shutil
 
-    source = adapter_dir if (adapter_dir / "tokenizer_config.json").is_file() else base
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(source))
-    except (OSError, ValueError):
-        return  # a weights-only base (benchmarks): the folder still loads with a tokenizer given beside it
-    save_tokenizer_and_generation_config(str(base), tokenizer, out_dir)
+    for name in TOKENIZER_FILES:
+        source = adapter_dir / name if (adapter_dir / name).is_file() and name != "generation_config.json" else base / name
+        if source.is_file():
+            shutil.copy2(source, out_dir / name)
+
+
+# ------------------------------------------------------------------------------------------------- memory
+
+
+def expert_values(config: Any) -> int:
+    """Values in the expert weights of a gpt-oss config (gate_up H x 2I and down I x H per expert and layer)."""
+    layers = int(getattr(config, "num_hidden_layers", 0))
+    experts = int(getattr(config, "num_local_experts", 0))
+    hidden, inter = int(getattr(config, "hidden_size", 0)), int(getattr(config, "intermediate_size", 0))
+    return layers * experts * 3 * hidden * inter
+
+
+def weight_bytes(config: Any, total: int, trainable: int, dtype_bytes: int, experts_dtype: str) -> float:
+    """Bytes of the model on the device: base weights (experts MXFP4 or not), the dequantization scratch
+    buffer (one projection of one layer), and for MXFP4 the fp32 LoRA weights, which PEFT adds to the model."""
+    if experts_dtype != "mxfp4":
+        return float(total * dtype_bytes)
+    experts = expert_values(config)
+    per_layer = int(getattr(config, "num_local_experts", 0)) * 2 * int(getattr(config, "hidden_size", 0)) * int(
+        getattr(config, "intermediate_size", 0)
+    )
+    return (total - experts) * dtype_bytes + experts * BYTES_PER_VALUE + per_layer * dtype_bytes + trainable * 4
+
+
+def placement_note(
+    config: Any, counts: tuple[int, int], memory: Any, experts_dtype: str, dtype_bytes: int, usable: float
+) -> str | None:
+    """Which GPUs the run needs with bf16 and with MXFP4 experts (for gpt-oss LoRA plans), from one estimate."""
+    if getattr(config, "model_type", None) != "gpt_oss":
+        return None
+    total, trainable = counts
+    rest = memory.activations + memory.overhead
+    lora = memory.gradients + memory.optimizer
+
+    def need(dtype: str, shards: int) -> float:
+        return float((weight_bytes(config, total, trainable, dtype_bytes, dtype) + lora) / shards + rest)
+
+    mxfp4 = need("mxfp4", 1)
+    gpus = next((n for n in (1, 2, 4, 8, 16, 32, 64) if need("bf16", n) <= usable), None)
+    bf16 = f"bf16 experts need {need('bf16', 1) / 2**30:.0f} GiB on one GPU" + (
+        f" (fits: {gpus} GPU{'s with FSDP/ZeRO-3' if gpus > 1 else ''})" if gpus else " (more than 64 GPUs' worth)"
+    )
+    mx = f"MXFP4 experts (model.experts_dtype: mxfp4) need {mxfp4 / 2**30:.0f} GiB: " + (
+        "one GPU" if mxfp4 <= usable else f"more than one GPU of {usable / 2**30:.0f} GiB usable"
+    )
+    if experts_dtype != "mxfp4" and gpus == 1:
+        return None  # fits as it is: nothing to say
+    return f"{bf16}; {mx}"

@@ -82,11 +82,10 @@ def test_quantizer_matches_the_reference_encoding_and_dequantizes_like_transform
 def test_bf16_and_mxfp4_checkpoints_load_to_the_same_model(tiny_model_dir, mxfp4_dir):
     import torch
     from safetensors.torch import load_file
-
-    from medswallow.train.mxfp4 import load_mxfp4_model, mxfp4_bytes
-    from medswallow.train.modeling import load_model_config
-
     from transformers import AutoConfig
+
+    from medswallow.train.modeling import load_model_config
+    from medswallow.train.mxfp4 import load_mxfp4_model, mxfp4_bytes
 
     config = AutoConfig.from_pretrained(tiny_model_dir)
     kw = {"device": torch.device("cpu"), "dtype": torch.float32, "attn_implementation": "eager"}
@@ -198,7 +197,8 @@ def test_streaming_merge_equals_dequantize_plus_lora_delta(mxfp4_dir, tiny_model
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
 
-    from medswallow.train.export import merge_adapter
+    from peft import PeftModel
+
     from medswallow.train.modeling import load_model
     from medswallow.train.mxfp4 import merge_adapter_streaming
 
@@ -211,8 +211,9 @@ def test_streaming_merge_equals_dequantize_plus_lora_delta(mxfp4_dir, tiny_model
     index = json.loads((merged / "model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) > 1
     assert "quantization_config" not in json.loads((merged / "config.json").read_text())
-    reference = merge_adapter(str(base_dir), tmp_path / "adapter", tmp_path / "reference", dtype="float32")
-    expected = {k: v for f in reference.glob("*.safetensors") for k, v in load_file(f).items()}
+    # Reference: transformers dequantizes the base up front, PEFT merges the adapter into it.
+    reference = PeftModel.from_pretrained(load_model(_recipe(base_dir, tmp_path)), tmp_path / "adapter")
+    expected = reference.merge_and_unload().state_dict()
     got = {k: v for f in merged.glob("model-*.safetensors") for k, v in load_file(f).items()}
     assert set(got) == set(expected)
     for key, value in expected.items():
@@ -233,3 +234,27 @@ def test_merge_names_an_adapter_that_does_not_fit_the_base(mxfp4_dir, tmp_path):
 
     with pytest.raises(UserError, match="not a LoRA adapter folder"):
         merge_adapter_streaming(mxfp4_dir, tmp_path, tmp_path / "merged")
+
+
+# ------------------------------------------------------------------------------------------ the whole command
+
+
+def test_train_command_with_mxfp4_experts_trains_and_exports_a_servable_folder(mxfp4_dir, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from medswallow.train.runner import run_recipe
+
+    corpus = write_corpus(tmp_path / "corpus", n_docs=8)
+    recipe = cpt_recipe(mxfp4_dir, corpus, tmp_path / "out", max_steps=2, save_steps=100, learning_rate=5e-3)
+    recipe.update(method="lora", lora={"r": 4, "alpha": 8, "targets": ["attention", "experts"]})
+    recipe["model"].update(experts_dtype="mxfp4", dtype="float32")
+    recipe["export"] = {"dtype": "float32"}
+    result = run_recipe(write_recipe(tmp_path / "r.yaml", recipe))
+    assert result.finished and result.model_dir is not None
+    adapter = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
+    assert any(".experts." in k for k in adapter)  # the adapter alone is saved too
+    merged = {k: v for f in result.model_dir.glob("model-*.safetensors") for k, v in load_file(f).items()}
+    assert "model.layers.0.mlp.experts.gate_up_proj" in merged and not any(k.endswith("_blocks") for k in merged)
+    assert merged["model.layers.0.mlp.experts.gate_up_proj"].dtype == torch.float32
+    assert (result.model_dir / "tokenizer.json").is_file()

@@ -17,7 +17,7 @@ from app_pages import _ui
 from medswallow.review.i18n import t
 
 # An emoji favicon is drawn by the browser itself (a Material icon would be fetched from fonts.gstatic.com).
-st.set_page_config(page_title="Safety review", page_icon="🩺", layout="wide")
+st.set_page_config(page_title=t("app_title", _ui.lang()), page_icon="🩺", layout="wide")
 _ui.language_toggle()
 lang = _ui.lang()
 actor = _ui.current_user()

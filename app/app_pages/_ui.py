@@ -133,10 +133,46 @@ def keep_draft(actor: Actor) -> None:
         box[k] = list(value) if isinstance(value, list) else value
 
 
+def _item_key(k: str, key: str) -> bool:
+    return k.endswith(f"_{key}") or f"_{key}_" in k
+
+
 def drop_draft(actor: Actor, key: str) -> None:
     box = _box(actor)
-    for k in [k for k in box if k.endswith(f"_{key}") or f"_{key}_" in k]:
+    for k in [k for k in box if _item_key(k, key)]:
         del box[k]
+
+
+def keep_item_draft(
+    actor: Actor, key: str, values: dict, spans: list[SpanLabel], saved: AnnotationView | None, saved_now: bool = False
+) -> None:
+    """Remember one item's input as a draft while it differs from what is saved (else forget the draft)."""
+    if saved_now or _unchanged(values, spans, saved):
+        drop_draft(actor, key)
+        return
+    box = _box(actor)
+    for k in _draft_keys():
+        if _item_key(k, key):
+            value = st.session_state[k]
+            box[k] = list(value) if isinstance(value, list) else value
+
+
+def _unchanged(values: dict, spans: list[SpanLabel], saved: AnnotationView | None) -> bool:
+    def span_key(ss: list[SpanLabel] | tuple[SpanLabel, ...]) -> list[tuple]:
+        return sorted((s.start, s.end, s.category, s.severity, s.note) for s in ss)
+
+    if saved is None:
+        return (values["verdict"] is None and not spans and not values["categories"] and values["severity"] is None
+                and not values["corrected_text"].strip() and not values["comment"].strip())
+    return (
+        values["verdict"] == saved.verdict
+        and span_key(spans) == span_key(saved.spans)
+        and set(values["categories"]) == set(saved.categories) - {s.category for s in saved.spans}
+        and values["severity"] in (None, saved.severity)
+        and values["corrected_text"] == saved.corrected_text
+        and values["comment"] == saved.comment
+        and values.get("confidence", saved.confidence) == saved.confidence
+    )
 
 
 def _restore_draft(actor: Actor) -> None:
@@ -490,8 +526,11 @@ def label_fields(key: str, tax: Taxonomy, lng: str, initial: AnnotationView | No
         st.session_state.setdefault(f"conf_{key}", initial.confidence if initial else 3)
         confidence = st.slider(t("confidence", lng), 1, 5, key=f"conf_{key}")
     comment = st.text_input(t("comment", lng), key=f"comment_{key}", placeholder=t("note_placeholder", lng))
-    return {"verdict": verdict, "categories": cats, "severity": severity, "corrected_text": corrected,
-            "confidence": confidence, "comment": comment}
+    values = {"verdict": verdict, "categories": cats, "severity": severity, "corrected_text": corrected,
+              "comment": comment}
+    if with_confidence:
+        values["confidence"] = confidence
+    return values
 
 
 def to_input(values: dict, spans: list[SpanLabel]) -> AnnotationInput:
@@ -503,6 +542,6 @@ def to_input(values: dict, spans: list[SpanLabel]) -> AnnotationInput:
         spans=list(spans),
         severity=values["severity"],
         corrected_text=values["corrected_text"],
-        confidence=int(values["confidence"]),
+        confidence=int(values.get("confidence", 3)),
         comment=values["comment"],
     )

@@ -59,6 +59,7 @@ with right:
     st.markdown(f"### {t('final_label', lang)}")
     _ui.span_editor(key, item.answer, tax, lang, spans)
     values = _ui.label_fields(key, tax, lang, item.existing, with_confidence=False)
+    saved_now = False
     if st.button(t("save", lang), type="primary", shortcut="Ctrl+Enter", key="adj_save"):
         if values["verdict"] is None:
             st.error(t("choose_verdict", lang))
@@ -66,8 +67,9 @@ with right:
             try:
                 adjudicate.save_adjudication(ctx.store, ctx.actor, gid, _ui.to_input(values, spans), tax)
                 st.success(t("adj_saved", lang))
+                saved_now = True
                 _ui.drop_draft(ctx.actor, key)
             except UserError as exc:
                 st.error(markdown_literal(error_text(str(exc), lang)))
 
-_ui.keep_draft(ctx.actor)
+_ui.keep_item_draft(ctx.actor, key, values, spans, item.existing, saved_now)

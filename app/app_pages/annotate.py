@@ -80,6 +80,7 @@ with right:
     go_next = c3.button(t("next_item", lang), shortcut="Alt+N", key="next", width="stretch")
     st.caption(t("shortcuts", lang))
 
+    saved_now = False
     if save_next or save_only:
         if values["verdict"] is None:
             st.error(t("choose_verdict", lang))
@@ -88,6 +89,7 @@ with right:
                 view = queue.save_annotation(ctx.store, ctx.actor, current, _ui.to_input(values, spans), tax)
                 st.toast(t("saved", lang, revision=view.revision), icon=":material/check:")
                 st.session_state[f"spans_{key}"] = list(view.spans)
+                saved_now = True
                 _ui.drop_draft(ctx.actor, key)
                 if save_next:
                     go_next = True
@@ -102,4 +104,4 @@ with right:
         elif nxt is None:
             st.info(t("queue_empty", lang))
 
-_ui.keep_draft(ctx.actor)
+_ui.keep_item_draft(ctx.actor, key, values, spans, saved, saved_now)

@@ -152,6 +152,9 @@ def test_mark_spans_with_the_mouse_reload_and_find_them_stored(review_server, tm
             shown = frame.locator("#text").inner_text()
             assert "<script>" in shown and "⟦RLO U+202E⟧" in shown  # model HTML as text, bidi as a marker
             assert frame.locator("#text img, #text script").count() == 0
+            # A long answer scrolls inside its own pane instead of pushing the label form down.
+            assert frame.locator("#text").evaluate("e => getComputedStyle(e).overflowY") == "auto"
+            assert frame.locator("#text").evaluate("e => parseInt(getComputedStyle(e).maxHeight)") <= 480
 
             # 1: inside Japanese text, category 1 (wrong dose) at the default severity.
             dose = ANSWER.index("1回120mg")
@@ -193,6 +196,7 @@ def test_mark_spans_with_the_mouse_reload_and_find_them_stored(review_server, tm
             page.frame_locator("iframe[title*=span_select]").locator(".badge").nth(2).wait_for(timeout=20_000)
             assert page.title() != "pwned" and not dialogs
             assert page.get_by_text("ユーザー名").count() == 0
+            assert page.get_by_text("前回の入力内容を復元しました").count() == 0  # saved: no draft to restore
             # Model names are plain text: no remote image from a markdown name anywhere.
             ARTIFACTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "review-annotate.png"), full_page=True)

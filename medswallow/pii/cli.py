@@ -77,14 +77,15 @@ def _run(
     inp: Path, out: Path, mode: str, skip_bad: bool, batch_size: int, workers: int, redact: bool, pseudonymize: bool = False
 ) -> None:
     from medswallow.pii.anonymize import replace_spans
-    from medswallow.pii.io import count_lines
+    from medswallow.pii.io import BadLine, count_lines
     from medswallow.pii.lang import detect_language
-    from medswallow.pii.stage import analyze_batches, batched
+    from medswallow.pii.stage import DocFailure, analyze_batches, batched
 
     engine = _engine(mode, pseudonymize)
     _check_out(inp, out)
     total = count_lines(inp)
     rejected: list[Any] = []
+    failed: list[Any] = []
     counts: Counter[str] = Counter()
     n_docs = n_chars = 0
     started = time.perf_counter()
@@ -102,6 +103,9 @@ def _run(
         for spans_batch in analyze_batches(engine, text_batches(), workers=workers):
             batch = pending.pop(0)
             for doc, spans in zip(batch, spans_batch, strict=True):
+                if isinstance(spans, DocFailure):  # reported with its line and id; the rest of the file goes on
+                    failed.append(BadLine(doc.line, doc.id, spans.reason))
+                    continue
                 lang = doc.lang or detect_language(doc.text)
                 if redact:
                     row: dict[str, Any] = {
@@ -119,11 +123,13 @@ def _run(
             bar.advance(task, len(batch))
     tmp.replace(out)
     elapsed = time.perf_counter() - started
-    rej_path = _write_rejected(out, rejected)
-    _summary(n_docs, n_chars, counts, elapsed, out, rejected, rej_path)
+    rej_path = _write_rejected(out, rejected + failed)
+    _summary(n_docs, n_chars, counts, elapsed, out, rejected, rej_path, failed)
 
 
-def _summary(n_docs: int, n_chars: int, counts: Counter[str], elapsed: float, out: Path, rejected: list[Any], rej: Path | None) -> None:
+def _summary(
+    n_docs: int, n_chars: int, counts: Counter[str], elapsed: float, out: Path, rejected: list[Any], rej: Path | None, failed: list[Any]
+) -> None:
     from rich.table import Table
 
     table = Table(title=f"PII found in {n_docs} documents ({n_chars:,} characters, {n_chars / max(elapsed, 1e-9):,.0f} chars/s)")
@@ -134,8 +140,13 @@ def _summary(n_docs: int, n_chars: int, counts: Counter[str], elapsed: float, ou
     table.add_row("[bold]total", f"[bold]{sum(counts.values())}")
     console.print(table)
     console.print(f"[green]wrote[/green] {out}")
+    for bad in failed:
+        console.print(f"[red]line {bad.line} (id {bad.id!r}) not written:[/red] {bad.reason}")
     if rej is not None:
-        console.print(f"[yellow]{len(rejected)} bad lines quarantined to[/yellow] {rej}")
+        what = ", ".join(
+            part for part in (f"{len(rejected)} unreadable lines" if rejected else "", f"{len(failed)} failed documents" if failed else "") if part
+        )
+        console.print(f"[yellow]{what} listed in[/yellow] {rej}")
 
 
 @pii_app.command("detect")

@@ -9,6 +9,7 @@ pickles cheaply into worker processes and loads its models there.
 
 from __future__ import annotations
 
+import bisect
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -242,11 +243,15 @@ def resolve_overlaps(cands: list[Candidate]) -> list[Candidate]:
             group.append(c)
     pool = [c for group in by_label.values() for c in group]
     pool.sort(key=lambda c: (-c.score, -(c.end - c.start), c.start))
+    # taken spans never overlap, so sorted by start they are sorted by end too: one bisect per candidate
+    starts: list[int] = []
     taken: list[Candidate] = []
     for c in pool:
-        if all(c.end <= t.start or c.start >= t.end for t in taken):
-            taken.append(c)
-    return sorted(taken, key=lambda c: c.start)
+        k = bisect.bisect_left(starts, c.end)  # spans starting before c ends: only taken[k - 1] can overlap
+        if k == 0 or taken[k - 1].end <= c.start:
+            starts.insert(k, c.start)
+            taken.insert(k, c)
+    return taken
 
 
 _NOT_AFTER_NAME = ("市", "区", "町", "村", "県", "郡", "駅", "病院", "大学", "医院", "クリニック", "通り", "線", "川", "山")
@@ -272,7 +277,10 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
         parts = surface.split()
         if len(parts) > 1:
             names.update(parts)
-    covered = [(c.start, c.end) for c in kept if c.label == "PERSON"]
+    covered = bytearray(len(text) + 1)  # 1 where a PERSON span already sits (an O(1) test per match)
+    for c in kept:
+        if c.label == "PERSON":
+            covered[c.start : c.end] = b"\x01" * (c.end - c.start)
     out: list[Candidate] = []
     for name in names:
         latin = name.isascii()
@@ -282,7 +290,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
         pattern = regex.compile(rf"(?<!{edge}){regex.escape(name)}(?!{edge})")
         for m in pattern.finditer(folded):
             s, e = m.span()
-            if any(cs <= s and e <= ce for cs, ce in covered):
+            if all(covered[s:e]):
                 continue
             after = folded[e : e + 8]
             if any(after.startswith(h) for h in EPONYM_HEADS) or after.startswith(_NOT_AFTER_NAME):
@@ -293,7 +301,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
             ):
                 continue
             out.append(Candidate(s, e, "PERSON", threshold + 0.05, "propagated"))
-            covered.append((s, e))
+            covered[s:e] = b"\x01" * (e - s)
     return out
 
 

@@ -426,6 +426,8 @@ class JapaneseNameFinder:
                 break
         # the label alone does not make 循環器内科 a name: one word must be a name, unknown, or a proper noun,
         # or (after 氏名/フリガナ) the words are all katakana: a reading of the name (サガ ソウタ)
+        if not words:  # 氏名：YAMADA Taro: no Japanese word follows (romaji is the English finder's)
+            return None
         kana_reading = toks[k].surface in KANA_NAME_LABELS and all(_KATA_ONLY.match(w.surface) for w in words)
         if not kana_reading and not any(w.is_name or w.oov or w.pos[1] == "固有名詞" for w in words):
             return None
@@ -469,7 +471,7 @@ PENDING_SCORE = 0.3
 
 _EN_TOKEN = r"(?:O'[A-Z][a-z]+|Mc[A-Z][a-z]+|Mac[A-Z][a-z]+|[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]{2,}(?=[ ][A-Z][a-z]))"
 _EN_PARTICLE = r"(?:(?:de|van|von|der|den|da|di|del|della|la|le|du|bin|ibn|al|el|ter)[ ])"
-_EN_NAME = rf"{_EN_TOKEN}(?:[ ](?:[A-Z]\.[ ]?)?{_EN_PARTICLE}{{0,2}}{_EN_TOKEN}){{0,2}}"  # one line only: names never wrap
+_EN_NAME = rf"(?<![A-Za-z]){_EN_TOKEN}(?:[ ](?:[A-Z]\.[ ]?)?{_EN_PARTICLE}{{0,2}}{_EN_TOKEN}){{0,2}}"  # one line only: names never wrap
 _TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Nurse|Sister)"
 _EN_LABELS = (
     r"(?i:patient(?:'s)?\s?name|patient|name|pt|attending(?:\sphysician)?|physician|provider|surgeon|nurse|rn|"

@@ -243,6 +243,8 @@ def trim_ner_name(text: str, start: int, end: int, lang: str) -> tuple[int, int]
 
 WINDOW = 80
 """Characters kept on each side of a candidate name (within its line) for window NER."""
+MAX_WINDOW = 1500
+"""Longest merged window given to NER in one piece (GiNZA/Sudachi reject inputs over ~49 KB)."""
 
 
 class WindowNer:
@@ -280,7 +282,9 @@ class WindowNer:
 
     def confirm(self, texts: Sequence[str], pending: Sequence[tuple[int, Any]]) -> None:
         """Raise each confirmed pending candidate (doc index, ``engine.Candidate``) to a reported score, in place."""
-        windows: dict[tuple[int, int, int, str], list[Any]] = {}
+        # Overlapping windows of one line merge (many candidates on one long line cost one NER pass over it,
+        # not one per candidate), up to MAX_WINDOW characters per NER input.
+        spans: dict[tuple[int, str], list[tuple[int, int, Any]]] = {}
         for i, cand in pending:
             text = texts[i]
             line_start = text.rfind("\n", 0, cand.start) + 1
@@ -288,7 +292,19 @@ class WindowNer:
             line_end = len(text) if line_end < 0 else line_end
             s, e = max(line_start, cand.start - WINDOW), min(line_end, cand.end + WINDOW)
             lang = "ja" if regex.search(r"[\p{Han}\p{Hiragana}\p{Katakana}]", text[cand.start : cand.end]) else "en"
-            windows.setdefault((i, s, e, lang), []).append(cand)
+            spans.setdefault((i, lang), []).append((s, e, cand))
+        windows: dict[tuple[int, int, int, str], list[Any]] = {}
+        for (i, lang), items in spans.items():
+            items.sort(key=lambda t: t[0])
+            cur_s, cur_e, members = items[0][0], items[0][1], [items[0][2]]
+            for s, e, cand in items[1:]:
+                if s < cur_e and max(cur_e, e) - cur_s <= MAX_WINDOW:
+                    cur_e = max(cur_e, e)
+                    members.append(cand)
+                else:
+                    windows[(i, cur_s, cur_e, lang)] = members
+                    cur_s, cur_e, members = s, e, [cand]
+            windows.setdefault((i, cur_s, cur_e, lang), []).extend(members)
         for lang in ("ja", "en"):
             keys = [k for k in windows if k[3] == lang]
             if not keys:

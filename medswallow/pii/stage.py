@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from medswallow.pii.engine import PIIEngine
@@ -25,17 +27,50 @@ def _init_worker(engine: PIIEngine) -> None:
     _WORKER_ENGINE = engine.load()
 
 
-def _analyze(batch: Batch) -> list[list[Span]]:
+@dataclass(frozen=True, slots=True)
+class DocFailure:
+    """The engine failed on one document: the exception type and where it was raised (never its message or text)."""
+
+    reason: str
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``IndexError in names.py:434`` - enough to report and fix, with nothing of the document in it."""
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" in {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"PII engine error: {type(exc).__name__}{where}"
+
+
+def analyze_each(engine: PIIEngine, texts: list[str], langs: list[str | None]) -> list[list[Span] | DocFailure]:
+    """``analyze_batch``, but a document the engine fails on becomes a ``DocFailure`` instead of failing the batch."""
+    try:
+        return list(engine.analyze_batch(texts, langs))
+    except Exception:  # find the document(s) at fault; the others still get their spans
+        out: list[list[Span] | DocFailure] = []
+        for text, lang in zip(texts, langs, strict=True):
+            try:
+                out.append(engine.analyze(text, lang))
+            except Exception as exc:
+                out.append(DocFailure(failure_reason(exc)))
+        return out
+
+
+def _analyze(batch: Batch) -> list[list[Span] | DocFailure]:
     assert _WORKER_ENGINE is not None
     texts, langs = batch
-    return _WORKER_ENGINE.analyze_batch(texts, langs)
+    return analyze_each(_WORKER_ENGINE, texts, langs)
 
 
-def analyze_batches(engine: PIIEngine, batches: Iterable[Batch], workers: int = 1) -> Iterator[list[list[Span]]]:
-    """Spans for each batch of (texts, langs), in order; ``workers > 1`` runs batches in separate processes."""
+def analyze_batches(engine: PIIEngine, batches: Iterable[Batch], workers: int = 1) -> Iterator[list[list[Span] | DocFailure]]:
+    """Spans (or a ``DocFailure``) per document for each batch of (texts, langs), in order.
+
+    ``workers > 1`` runs batches in separate processes.
+    """
     if workers <= 1:
         for texts, langs in batches:
-            yield engine.analyze_batch(texts, langs)
+            yield analyze_each(engine, texts, langs)
         return
     import multiprocessing as mp
 

@@ -371,6 +371,32 @@ def pii_throughput(data: Path, mb: float) -> dict[str, float]:
     return {"mb": size / 2**20, "docs": len(docs), "cpu_s": cpu, "mb_per_cpu_s": size / 2**20 / cpu, "docs_per_cpu_s": len(docs) / cpu}
 
 
+def small_files_run(work: Path, n: int) -> dict[str, Any]:
+    """Many tiny files (one short record each): the per-file cost, and how large ``.work`` grows."""
+    import yaml
+
+    data = work / f"small-{n}"
+    if not data.exists():
+        data.mkdir(parents=True)
+        rng = random.Random(5)
+        for k in range(n):
+            text = "".join(_sentence(rng, JA_T, JA_F) for _ in range(3))
+            (data / f"f{k:06d}.jsonl").write_text(json.dumps({"id": f"s{k}", "text": text}, ensure_ascii=False) + "\n", encoding="utf-8")
+    recipe = work / f"recipe-small-{n}.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": "small-files", "seed": 0, "pii": {"mode": "off"}, "decontamination": {"enabled": False},
+        "sources": [{"name": "small", "type": "jsonl", "paths": [str(data / "*.jsonl")], "fields": {"id": "id"}}],
+    }), encoding="utf-8")
+    out = work / f"out-small-{n}"
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    res = run_measured([PY, "-m", "medswallow.cli", "build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "2"])
+    files = [p for p in (out / ".work").rglob("*") if p.is_file()]
+    input_bytes = sum(p.stat().st_size for p in data.glob("*.jsonl"))
+    return {**res, "files": n, "input_bytes": input_bytes, "work_files": len(files), "work_bytes": sum(p.stat().st_size for p in files)}
+
+
 # ---------------------------------------------------------------------------------------------- main
 
 
@@ -382,6 +408,7 @@ def main() -> None:
     ap.add_argument("--dedup-docs", type=int, default=1_000_000, help="documents for the dedup memory measurement (0: skip)")
     ap.add_argument("--pii-mb", type=float, default=2)
     ap.add_argument("--skip", nargs="*", default=[], choices=["main", "datatrove", "dedup", "pii", "workers1"])
+    ap.add_argument("--small-files", type=int, default=0, help="also build this many tiny JSONL files (one record each; 0: skip)")
     args = ap.parse_args()
     work: Path = args.workdir
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "load_avg_start": os.getloadavg()}, "args": {k: str(v) for k, v in vars(args).items()}}
@@ -441,6 +468,11 @@ def main() -> None:
         results["select_alone_1m"] = select_memory(dedup_recipe, work / "out-dedup")
         save()
 
+    if args.small_files:
+        print(f"{args.small_files:,} tiny files ...", flush=True)
+        results["small_files"] = small_files_run(work, args.small_files)
+        save()
+
     results["machine"]["load_avg_end"] = os.getloadavg()
     save()
     report(results)
@@ -495,6 +527,12 @@ def report(r: dict[str, Any]) -> None:
         c.print(
             f"{r['dedup_corpus']['docs']:,} documents: peak RSS of one process {x['peak_rss_process_gb']:.2f} GB "
             f"(all processes {x['peak_rss_total_gb']:.2f} GB); select (dedup + mixture) stage {x['stage_wall']['select']:.1f} s wall"
+        )
+    if "small_files" in r:
+        x = r["small_files"]
+        c.print(
+            f"{x['files']:,} tiny files ({x['input_bytes'] / 1024:.0f} KB): {x['wall_s']:.1f} s wall, {x['cpu_s']:.1f} CPU s; "
+            f".work holds {x['work_files']:,} files, {x['work_bytes'] / 2**20:.1f} MB"
         )
     if "select_alone_1m" in r:
         x = r["select_alone_1m"]

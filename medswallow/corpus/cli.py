@@ -26,6 +26,8 @@ def build_corpus(
     quiet: Annotated[bool, typer.Option(help="No progress bars (the summary is still printed).")] = False,
 ) -> None:
     """Build a Japanese-English medical training mixture: sources -> filters -> PII -> dedup -> decontamination -> Parquet."""
+    from rich.console import Console
+
     from medswallow.console import console
     from medswallow.corpus.manifest import summary_tables
     from medswallow.corpus.pipeline import build
@@ -56,8 +58,10 @@ def build_corpus(
         console.print(f"[yellow]interrupted[/yellow]; finished work is kept in {out}: run the same command again to resume")
         sys.exit(130)
     for table in summary_tables(manifest):
-        # Logs and pipes get 80 columns by default: print the table as wide as its content needs.
-        console.print(table, width=max(console.width, table_width(console, table)))
+        # Logs and pipes get 80 columns by default, and print(width=) cannot go beyond the console's
+        # width: a console as wide as the table needs prints it without cutting a cell.
+        wide = Console(file=console.file, width=max(console.width, table_width(console, table)), highlight=False)
+        wide.print(table)
     t = manifest["totals"]
     if not t.get("docs_out", 0):
         console.print(

@@ -236,3 +236,16 @@ def test_many_small_files_make_few_units_and_a_small_work_dir(cli, tmp_path):
     assert m["sources"]["notes"]["units"] == 600 and m["totals"]["read"] == 600
     work_files = [p for p in (out / ".work").rglob("*") if p.is_file()]
     assert len(work_files) < 40, len(work_files)
+
+
+def test_a_failed_stage_with_an_empty_error_file_is_reported_not_an_index_error(tmp_path):
+    from medswallow.corpus.layout import Layout
+    from medswallow.corpus.pipeline import Runner
+    from medswallow.errors import UserError
+
+    layout = Layout(tmp_path)
+    layout.error_file("process", 0).parent.mkdir(parents=True)
+    layout.error_file("process", 0).write_text("", encoding="utf-8")  # what a full disk leaves
+    with pytest.raises(UserError) as err:
+        Runner("local", 1, None)._fail("process", layout, 3, RuntimeError("worker died"))
+    assert "the process stage did not finish (0/3 tasks): RuntimeError: worker died" in str(err.value)

@@ -25,7 +25,7 @@ def test_unit_keeps_good_documents_and_redacts_rejected_text(tmp_path):
         {"sources": [{"name": "notes", "type": "jsonl", "paths": ["in.jsonl"], "fields": {"id": "id"}}], "pii": {"mode": "fast"}}
     )
     layout = Layout(tmp_path / "out")
-    stats = process_unit(recipe, layout, 0, Unit("notes", str(tmp_path / "in.jsonl"), "in.jsonl"))
+    stats = process_unit(recipe, layout, 0, [Unit("notes", str(tmp_path / "in.jsonl"), "in.jsonl")])
 
     assert stats.read == 4 and stats.kept == 1
     assert stats.dropped == {"quality:too_short": 1}

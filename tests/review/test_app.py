@@ -218,6 +218,32 @@ def test_drafts_survive_an_expired_session_and_a_new_login(app_env):
     assert t("draft_restored", "ja") in [i.value for i in at.info]
 
 
+def test_a_draft_follows_the_clinician_to_a_new_tab_until_it_is_saved(app_env):
+    store, _, _ = app_env
+    token = login(store, "ann1", PASSWORD)
+    first = app(token=token, lang="ja")
+    aid = _first_assignment(store, "ann1")
+    first.text_area(key=f"fix_{aid}").input("1回60mgまで。")
+    first.radio(key=f"verdict_{aid}_ja").set_value("unsafe").run()
+    # A new tab (a new Streamlit session, same login): the unsaved input is there.
+    second = app(token=token, lang="ja")
+    assert second.text_area(key=f"fix_{aid}").value == "1回60mgまで。"
+    assert t("draft_restored", "ja") in [i.value for i in second.info]
+    second.radio(key=f"verdict_{aid}_ja").set_value("safe")
+    second.text_area(key=f"fix_{aid}").input("")
+    second.button(key="save").click().run()
+    assert not second.exception and not second.error, [e.value for e in second.error]
+    # Saved: a third tab, opened on that item's link, shows the saved label and no draft.
+    from streamlit.testing.v1 import AppTest
+
+    third = AppTest.from_file(str(APP / "streamlit_app.py"), default_timeout=60)
+    third.session_state["token"], third.session_state["lang"] = token, "ja"
+    third.query_params["item"] = str(aid)
+    third.run()
+    assert third.text_area(key=f"fix_{aid}").value == "" and t("draft_restored", "ja") not in [i.value for i in third.info]
+    assert third.radio(key=f"verdict_{aid}_ja").value == "safe"
+
+
 def test_adjudicator_sees_both_labels_and_decides(app_env, taxonomy):
     store, seeded, hostile = app_env
     team = seeded.team

@@ -54,7 +54,9 @@ ARCH_TINY = {
 # ---------------------------------------------------------------------------------------------- setup
 
 
-def write_model_dir(folder: Path, arch: dict[str, Any], weights: bool, device: str, seed: int) -> Path:
+def write_model_dir(
+    folder: Path, arch: dict[str, Any], weights: bool, device: str, seed: int, tokenizer_dir: Path | None = None
+) -> Path:
     """config.json, generation config and the o200k_harmony tokenizer: what ``random_init`` builds from.
 
     vLLM loads weights from the folder (TRL starts it from ``model.name_or_path``), so for the vLLM backends
@@ -85,7 +87,14 @@ def write_model_dir(folder: Path, arch: dict[str, Any], weights: bool, device: s
         model.save_pretrained(str(folder), max_shard_size="5GB")
         del model
     GenerationConfig(bos_token_id=199998, eos_token_id=EOS_IDS, pad_token_id=199999, do_sample=True).save_pretrained(str(folder))
-    build_hf_tokenizer(folder)
+    if tokenizer_dir is not None:  # a machine without openai_harmony: the tokenizer files built elsewhere
+        import shutil
+
+        for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+            if (tokenizer_dir / name).is_file():
+                shutil.copy(tokenizer_dir / name, folder / name)
+    else:
+        build_hf_tokenizer(folder)
     return folder
 
 
@@ -222,7 +231,9 @@ def run_path(args: argparse.Namespace, path: str) -> dict[str, Any]:
 
     arch = ARCH_TINY if args.tiny else ARCH_20B
     work = args.out / "work"
-    model_dir = write_model_dir(work / "model", arch, args.backend != "transformers", args.device, args.seed)
+    model_dir = write_model_dir(
+        work / "model", arch, args.backend != "transformers", args.device, args.seed, args.tokenizer_dir
+    )
     exam = write_exam(work / "exam", args.num_items, args.seed)
     recipe_file = work / f"grpo-{path}.yaml"
     recipe_file.write_text(recipe_yaml(args, model_dir, exam, work / path, arch.get("num_hidden_layers", 36)))
@@ -339,6 +350,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--max-completion-length", type=int, default=1024)
     ap.add_argument("--num-items", type=int, default=256, help="synthetic exam items")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tokenizer-dir", type=Path, default=None, help="o200k_harmony tokenizer files (default: build)")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--one-path", help=argparse.SUPPRESS)  # internal: run one path in this process
     return ap.parse_args(argv)

@@ -6,14 +6,22 @@ second of optimizer-step wall time, first step left out; peak allocated GPU memo
 
   trl-recipe      TRL's published recipe (cookbook "fine-tune gpt-oss"): eager attention, LoRA r=8 on all linear
                   layers + experts of layers 7/15/23, batch 4 x 4, seq 2048, gradient checkpointing, bf16.
-  medswallow-eager  `medswallow train benchmarks/train_lora_20b.yaml` with the same attention (eager) and rows
-                  (wrapped packing): the overhead of the toolkit itself.
-  medswallow      the same recipe with its defaults: flex_attention and bfd_split packing (documents kept apart).
+  medswallow      `medswallow train benchmarks/train_lora_20b.yaml`, no performance flags (`performance: auto`:
+                  the plan picks levers, checkpoint policy and micro-batch for the device; 16 sequences per step).
+  medswallow-80g  the same with `plan.device_memory_gib: 80` (what auto picks within an H100's memory).
+  medswallow-keep the same with every lever on keep (transformers' flex_attention, full checkpointing, 4 x 4).
+  medswallow-eager  keep + eager attention and wrapped rows: the overhead of the toolkit itself.
+
+Both sides read the same rows in the same order (each document is exactly one 2,048-token row ending in
+<|endoftext|>; both trainers shuffle with the same seed), so their loss and gradient-norm curves must agree to
+bf16 noise; the table shows the largest per-step differences. The first optimizer step (compilation) is
+timed apart from the rate.
 
 GPU (prints a table, writes OUT/results.json):
-    python benchmarks/train_vs_trl.py --out out/bench-train
+    python benchmarks/train_vs_trl.py --out out/bench-train --steps 20
+    python benchmarks/train_vs_trl.py --out out/ctx-32k --variants medswallow --seq 32768 --batch 1 --accum 1
 CPU smoke test with the tiny architecture:
-    python benchmarks/train_vs_trl.py --arch tiny --seq 128 --batch 1 --accum 1 --steps 3 --out /tmp/bench-train
+    python benchmarks/train_vs_trl.py --arch tiny --seq 128 --batch 1 --accum 2 --steps 3 --out /tmp/bench-train
 """
 
 from __future__ import annotations
@@ -56,6 +64,8 @@ ARCHS = {
     },
 }
 TRL_EXPERT_LAYERS = (7, 15, 23)
+DOC_END = "<|endoftext|>"  # what medswallow's CPT appends to every document; the TRL side is told the same
+PEAK_TFLOPS = 790.0  # dense bf16 matrix product measured on the H200 (and H100) machines
 WORDS = "the patient blood pressure heart lung kidney liver dose drug test result treatment risk acute chronic".split()
 
 
@@ -154,6 +164,7 @@ def run_trl_recipe(args: argparse.Namespace) -> None:
         bf16=cuda,
         use_cpu=not cuda,
         seed=args.seed,
+        eos_token=DOC_END,  # the same last token as medswallow's rows: equal data, equal curves
     )
     data = load_dataset("parquet", data_files=str(Path(args.corpus) / "data" / "*.parquet"), split="train")
     trainer = SFTTrainer(model=model, args=cfg, train_dataset=data.select_columns(["text"]), processing_class=tok, peft_config=peft_config)
@@ -172,8 +183,16 @@ def medswallow_command(args: argparse.Namespace, name: str, out: Path) -> list[s
         "train.gradient_accumulation_steps": args.accum,
         "train.seed": args.seed,
     }
-    if name == "medswallow-eager":
-        sets |= {"model.attn_implementation": "eager", "data.packing": "wrapped"}
+    keep = {f"performance.{k}": "keep" for k in ("attention", "experts", "checkpointing", "micro_batch")}
+    if name == "medswallow-80g":
+        sets["plan.device_memory_gib"] = 80
+    elif name == "medswallow-keep":
+        sets |= keep | {"performance.compile": "false"}
+    elif name == "medswallow-eager":
+        sets |= keep | {"performance.compile": "false", "model.attn_implementation": "eager", "data.packing": "wrapped"}
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        sets[key] = value
     if args.arch != "20b":
         sets["lora.expert_layers"] = "[0]"
     cmd = [sys.executable, "-m", "medswallow.cli", "train", str(RECIPE)]
@@ -187,12 +206,14 @@ def main() -> None:
     p.add_argument("--out", required=True)
     p.add_argument("--arch", choices=sorted(ARCHS), default="20b")
     p.add_argument("--tokenizer-dir", default=None, help="folder with the o200k_harmony tokenizer.json (default: build it)")
-    p.add_argument("--steps", type=int, default=6)
+    p.add_argument("--steps", type=int, default=20)
     p.add_argument("--seq", type=int, default=2048)
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--accum", type=int, default=4)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--variants", default="trl-recipe,medswallow-eager,medswallow")
+    p.add_argument("--variants", default="trl-recipe,medswallow,medswallow-80g")
+    p.add_argument("--stop-on-failure", action="store_true", help="skip the remaining variants after a failure")
+    p.add_argument("--set", action="append", help="extra --set for the medswallow variants (repeatable)")
     p.add_argument("--run-trl", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--model-dir", help=argparse.SUPPRESS)
     p.add_argument("--corpus", help=argparse.SUPPRESS)
@@ -228,8 +249,16 @@ def main() -> None:
         code = subprocess.run(cmd, cwd=REPO, env=env).returncode
         summary_path = run_out / "throughput.json"
         summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+        plan_path = run_out / "plan.json"
+        if plan_path.is_file():
+            plan = json.loads(plan_path.read_text())
+            summary["plan"] = {k: plan.get(k) for k in ("memory", "micro_batch", "accumulation", "performance", "performance_reason")}
         results[name] = {**summary, "exit": code, "wall_seconds": round(time.perf_counter() - started, 1)}
-        print(f"== {name}: {results[name]}", flush=True)
+        (out / "results.json").write_text(json.dumps({"partial": True, "results": results}, indent=2) + "\n")
+        print(f"== {name}: { {k: v for k, v in results[name].items() if k != 'curve'} }", flush=True)
+        if code != 0 and args.stop_on_failure:
+            print(f"== {name} failed (exit {code}): the remaining variants are not run", flush=True)
+            break
 
     import torch
     import transformers
@@ -240,14 +269,53 @@ def main() -> None:
         "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
     }  # fmt: skip
-    (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
-    base = results.get("trl-recipe", {}).get("tokens_per_second")
-    print(f"\n{meta}")
-    print(f"{'variant':<18} {'tokens/s':>10} {'vs TRL':>8} {'peak GiB':>9} {'steps':>6}")
-    for name, r in results.items():
+    active = active_parameters(args.model_dir)
+    base = results.get("trl-recipe", {})
+    for r in results.values():
         tps = r.get("tokens_per_second")
-        ratio = f"{tps / base:.2f}x" if tps and base else "-"
-        print(f"{name:<18} {tps or 0:>10.0f} {ratio:>8} {r.get('peak_memory_gib', 0):>9.1f} {r.get('steps_measured', 0):>6}")
+        r["mfu"] = round(6 * active * tps / (PEAK_TFLOPS * 1e12), 4) if tps else None
+        r |= curve_gap(base.get("curve"), r.get("curve")) if r is not base else {}
+    (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
+    print(f"\n{meta}")
+    head = f"{'variant':<16} {'tokens/s':>9} {'vs TRL':>7} {'MFU':>6} {'peak GiB':>9} {'plan GiB':>9} {'micro':>6} "
+    print(head + f"{'ckpt':>10} {'1st step s':>10} {'max dloss':>10} {'max dgn%':>9}")
+    for name, r in results.items():
+        tps = r.get("tokens_per_second") or 0
+        ratio = f"{tps / base['tokens_per_second']:.2f}x" if tps and base.get("tokens_per_second") else "-"
+        plan = r.get("plan", {})
+        print(
+            f"{name:<16} {tps:>9.0f} {ratio:>7} {r.get('mfu') or 0:>6.1%} {r.get('peak_memory_gib', 0):>9.1f} "
+            f"{plan.get('memory', {}).get('total', 0):>9.1f} {plan.get('micro_batch', '-')!s:>6} "
+            f"{plan.get('performance', {}).get('checkpointing', '-'):>10} {r.get('first_step_seconds') or 0:>10.1f} "
+            f"{r.get('max_abs_loss_diff', float('nan')):>10.4f} {100 * r.get('max_rel_grad_norm_diff', float('nan')):>9.2f}"
+        )
+
+
+def active_parameters(model_dir: str) -> int:
+    """Parameters one token passes through (matmul FLOPs / 2): attention, router, top-k experts, lm_head."""
+    from transformers import AutoConfig
+
+    c = AutoConfig.from_pretrained(model_dir)
+    h, heads, kv, d = c.hidden_size, c.num_attention_heads, c.num_key_value_heads, c.head_dim
+    attention = 2 * h * heads * d + 2 * h * kv * d
+    moe = c.num_experts_per_tok * (h * 2 * c.intermediate_size + c.intermediate_size * h) + h * c.num_local_experts
+    return int(c.num_hidden_layers * (attention + moe) + c.vocab_size * h)
+
+
+def curve_gap(reference: list[dict] | None, curve: list[dict] | None) -> dict:
+    """Largest per-step |loss difference| and relative gradient-norm difference against the reference run."""
+    if not reference or not curve:
+        return {}
+    ref = {r["step"]: r for r in reference}
+    pairs = [(ref[r["step"]], r) for r in curve if r["step"] in ref]
+    if not pairs:
+        return {}
+    loss = [abs(a["loss"] - b["loss"]) for a, b in pairs]
+    grad = [abs(a["grad_norm"] - b["grad_norm"]) / max(abs(a["grad_norm"]), 1e-12) for a, b in pairs if "grad_norm" in a and "grad_norm" in b]
+    return {
+        "max_abs_loss_diff": max(loss), "step1_abs_loss_diff": loss[0],
+        "max_rel_grad_norm_diff": max(grad) if grad else None, "steps_compared": len(pairs),
+    }  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -53,6 +53,13 @@ def loop_arguments(recipe: BaseRecipe) -> dict[str, Any]:
     if recipe.model.gradient_checkpointing:
         # Non-reentrant checkpointing works with PEFT, FSDP2 and frozen inputs.
         kwargs["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
+    # The performance levers may own checkpointing (then the trainer's flag goes off) and padding-free batches.
+    from medswallow.train.perf import trainer_arguments
+
+    extra = trainer_arguments(recipe.performance)
+    if extra.get("gradient_checkpointing") is False:
+        kwargs.pop("gradient_checkpointing_kwargs", None)
+    kwargs.update(extra)
     return kwargs
 
 

@@ -42,6 +42,7 @@ class Throughput(TrainerCallback):
         self.step_started = 0.0
         self.step_seconds: dict[int, float] = {}
         self.tokens_at: dict[int, float] = {}
+        self.curve: list[dict[str, float]] = []  # loss and gradient norm per logged step (curve comparisons)
 
     def on_train_begin(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: Any
@@ -76,6 +77,10 @@ class Throughput(TrainerCallback):
         logs: Any = None,
         **kw: Any,
     ) -> None:
+        if logs and "loss" in logs:
+            self.curve.append(
+                {"step": state.global_step, **{k: float(logs[k]) for k in ("loss", "grad_norm") if k in logs}}
+            )
         if not logs or "num_tokens" not in logs:
             return
         self.tokens_at[state.global_step] = float(logs["num_tokens"])
@@ -92,15 +97,21 @@ class Throughput(TrainerCallback):
         import torch
 
         tokens, seconds, steps = self.rate()
+        timed = [v for k, v in self.step_seconds.items() if k > self.first]  # the steps after the warm-up
         summary = {
             "steps_measured": steps,
             "skipped_steps": self.skip_steps,
             "tokens": tokens,
             "seconds": round(seconds, 3),
             "tokens_per_second": round(tokens / seconds, 1) if seconds else None,
+            # Trainers that log no token count (DPO, GRPO) still get a step time to turn into a rate.
+            "seconds_per_step": round(sum(timed) / len(timed), 3) if timed else None,
+            # The first step of a run carries compilation and allocator warm-up: reported apart.
+            "first_step_seconds": round(self.step_seconds[min(self.step_seconds)], 3) if self.step_seconds else None,
             "peak_memory_gib": round(peak_memory_gib(), 3),
             "world_size": args.world_size,
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
+            "curve": self.curve,
         }
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "throughput.json").write_text(json.dumps(summary, indent=2) + "\n")

@@ -116,30 +116,35 @@ def train(
         resume_checkpoint,
         with_trl_args,
     )
-    from medswallow.train.modeling import load_model
+    from medswallow.train.modeling import load_training_model
+    from medswallow.train.packing import pack_in_order
     from medswallow.train.peft_targets import lora_config
-    from medswallow.train.perf import apply_perf, trainer_arguments
 
+    d = recipe.data
+    train_rows, eval_rows = data.train, data.eval
+    packing: dict[str, Any] = {"max_length": d.max_length, "packing": True, "packing_strategy": d.packing}
+    if d.packing in ("bfd", "bfd_split"):
+        # Packed here, in document order; the trainer gets finished padding-free rows.
+        train_rows = pack_in_order(train_rows, d.max_length, d.packing)
+        eval_rows = pack_in_order(eval_rows, d.max_length, d.packing) if eval_rows is not None else None
+        packing = {"max_length": None, "packing": False, "padding_free": True}
     args = with_trl_args(
         SFTConfig,
         {
             **loop_arguments(recipe),
-            "max_length": recipe.data.max_length,
-            "packing": True,
-            "packing_strategy": recipe.data.packing,
+            **packing,
             "eval_strategy": "steps" if data.eval is not None else "no",
             "eval_steps": recipe.train.save_steps,
-            **trainer_arguments(recipe.performance),
         },
         recipe.train.trl_args,
     )
-    model = load_model(recipe)  # after the config: under DeepSpeed ZeRO-3 it sets up partitioned loading
-    model = apply_perf(model, recipe.performance)
+    # After the config: under DeepSpeed ZeRO-3 it sets up partitioned loading.
+    model = load_training_model(recipe)
     trainer = SFTTrainer(
         model=model,
         args=args,
-        train_dataset=data.train,
-        eval_dataset=data.eval,
+        train_dataset=train_rows,
+        eval_dataset=eval_rows,
         processing_class=tokenizer,
         peft_config=lora_config(recipe.lora, model.config) if recipe.method == "lora" else None,
     )

@@ -223,18 +223,20 @@ def mix_retention(
 ) -> tuple[Dataset, float, float]:
     """Add retention rows so they make up ``ratio`` of the mix (by tokens or examples); repeat them if short.
 
-    Returns (mixed and shuffled dataset, achieved share, how many times the retention data was used).
+    Returns (mixed and shuffled dataset, achieved share, how many times the retention data was used). Without
+    retention rows the main data keeps its order: the trainer's sampler shuffles by the same seed, so a run
+    sees the rows in the order any other TRL run on the same rows sees them.
     """
     from datasets import concatenate_datasets
 
     if ratio <= 0 or len(retention) == 0:
-        return main.shuffle(seed=seed).flatten_indices(), 0.0, 0.0
+        return main, 0.0, 0.0
     measure = (lambda d: sum(d["n_tokens"])) if unit == "tokens" else len
     main_size = measure(main)
     target = round(main_size * ratio / (1.0 - ratio))  # whole examples / tokens (and no 3.0000000004)
     ret_size = measure(retention)
     if ret_size == 0:
-        return main.shuffle(seed=seed).flatten_indices(), 0.0, 0.0
+        return main, 0.0, 0.0
     shuffled = retention.shuffle(seed=seed)
     copies = int(target // ret_size)
     parts = [shuffled] * copies
@@ -313,8 +315,8 @@ def build_train_data(
             reports.append(rep)
         ret = concatenate_datasets(ret_parts) if len(ret_parts) > 1 else ret_parts[0]
         main, share, repeats = mix_retention(main, ret, retention.ratio, unit, recipe.train.seed)
-    else:
-        main = main.shuffle(seed=recipe.train.seed).flatten_indices()
+    # Without retention the rows keep their order: the trainer's sampler shuffles them by train.seed, as any
+    # TRL run on the same rows does (a second shuffle here would make equal data give different curves).
     write_rejected(rejected, recipe.output_dir)
     return TrainData(main, eval_ds, reports, unit, share, repeats)
 

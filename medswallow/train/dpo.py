@@ -173,7 +173,7 @@ def train(
         resume_checkpoint,
         with_trl_args,
     )
-    from medswallow.train.modeling import load_model
+    from medswallow.train.modeling import load_training_model
     from medswallow.train.peft_targets import lora_config
 
     reference = recipe.reference
@@ -190,10 +190,10 @@ def train(
         },
         recipe.train.trl_args,
     )
-    model = load_model(recipe)
+    model = load_training_model(recipe)
     ref_model = None
     if reference == "copy":
-        ref_model = load_model(recipe)
+        ref_model = load_training_model(recipe)
         ref_model.requires_grad_(False)
     trainer = DPOTrainer(
         model=model,

@@ -509,13 +509,13 @@ def train(
     from trl import GRPOTrainer
 
     from medswallow.train.arguments import attach_callbacks, final_dir, finished, resume_checkpoint
-    from medswallow.train.modeling import load_model
+    from medswallow.train.modeling import load_training_model
     from medswallow.train.peft_targets import lora_config
     from medswallow.train.rewards import build_rewards
 
     funcs, weights = build_rewards(recipe.rewards, recipe.generation.max_completion_length)
     args = grpo_config(recipe, weights)
-    model = load_model(recipe)
+    model = load_training_model(recipe)
     trainer = GRPOTrainer(
         model=model,
         reward_funcs=list(funcs),

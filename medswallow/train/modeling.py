@@ -173,6 +173,17 @@ def load_model(recipe: BaseRecipe) -> PreTrainedModel:
     return model
 
 
+def load_training_model(recipe: BaseRecipe) -> PreTrainedModel:
+    """The model every recipe kind trains: loaded as above, then the recipe's settled performance levers.
+
+    ``medswallow train`` and ``benchmarks/train_throughput.py`` both come through here, so what is measured is
+    what runs.
+    """
+    from medswallow.train.perf import apply_perf
+
+    return apply_perf(load_model(recipe), recipe.performance)  # type: ignore[no-any-return]
+
+
 def finish_mxfp4_load(model: Any, dtype: Any) -> None:
     """Make a dequantized MXFP4 model a plain model of ``dtype``.
 

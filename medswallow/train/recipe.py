@@ -293,6 +293,41 @@ class BaseRecipe(StrictModel):
         p = Path(path).expanduser()
         return p if p.is_absolute() else (self._base_dir / p).resolve()
 
+    def settle_paths(self) -> BaseRecipe:
+        """Make every path of the recipe absolute, once, at load: later stages read them as they are.
+
+        Data sources, output and export folders, the chat template, the eval suite and a resume folder; a
+        model name that is a local folder (a hub id stays a hub id).
+        """
+
+        def walk(node: Any) -> None:
+            if isinstance(node, DataSource):
+                node.path = str(self.resolve(node.path))
+                return
+            if isinstance(node, StrictModel):
+                for name in type(node).model_fields:
+                    walk(getattr(node, name))
+            elif isinstance(node, list):
+                for item in node:
+                    walk(item)
+
+        walk(self)
+        self.train.output_dir = str(self.resolve(self.train.output_dir))
+        if self.train.resume not in ("auto", "never"):
+            self.train.resume = str(self.resolve(self.train.resume))
+        if self.export.dir:
+            self.export.dir = str(self.resolve(self.export.dir))
+        if self.model.chat_template:
+            self.model.chat_template = str(self.resolve(self.model.chat_template))
+        if self.eval_suite is not None:
+            self.eval_suite.suite = str(self.resolve(self.eval_suite.suite))
+            if self.eval_suite.out:
+                self.eval_suite.out = str(self.resolve(self.eval_suite.out))
+        name = self.model.name_or_path
+        if self.resolve(name).exists() or name.startswith((".", "/", "~")):
+            self.model.name_or_path = str(self.resolve(name))
+        return self
+
     @property
     def output_dir(self) -> Path:
         return self.resolve(self.train.output_dir)

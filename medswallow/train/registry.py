@@ -55,4 +55,5 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None) -> tuple[M
         raise UserError(f"{p}: recipe file not found")
     overrides = list(overrides or [])
     module = recipe_module(_peek_kind(p, overrides))
-    return module, load_config(module.Recipe, p, overrides)
+    # Resolved once here (paths absolute, defaults applied); every later stage reads this one object.
+    return module, load_config(module.Recipe, p, overrides).settle_paths()

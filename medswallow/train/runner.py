@@ -59,7 +59,7 @@ def plan_run(module: ModuleType, recipe: BaseRecipe) -> tuple[TrainPlan, Any, An
     """Everything before the weights: config, tokenizer, data (checked and tokenized), plan, fit check."""
     from medswallow.train.export import check_eval_hook
     from medswallow.train.modeling import count_parameters, load_model_config, load_tokenizer
-    from medswallow.train.plan import check_fits, make_plan, print_plan
+    from medswallow.train.plan import apply_choice, check_fits, make_plan, print_plan
 
     check_environment(recipe)
     quiet_library_progress()
@@ -79,6 +79,7 @@ def plan_run(module: ModuleType, recipe: BaseRecipe) -> tuple[TrainPlan, Any, An
     if is_main_process():
         print_plan(plan, data)
     check_fits(plan)
+    apply_choice(recipe, plan)  # from here on the recipe carries the settled levers and micro-batch
     return plan, tokenizer, data
 
 

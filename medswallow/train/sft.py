@@ -232,9 +232,8 @@ def train(
         resume_checkpoint,
         with_trl_args,
     )
-    from medswallow.train.modeling import load_model
+    from medswallow.train.modeling import load_training_model
     from medswallow.train.peft_targets import lora_config
-    from medswallow.train.perf import apply_perf, trainer_arguments
 
     args = with_trl_args(
         SFTConfig,
@@ -245,12 +244,11 @@ def train(
             "packing_strategy": "bfd",
             "eval_strategy": "steps" if data.eval is not None else "no",
             "eval_steps": recipe.train.save_steps,
-            **trainer_arguments(recipe.performance),
         },
         recipe.train.trl_args,
     )
-    model = load_model(recipe)  # after the config: under DeepSpeed ZeRO-3 it sets up partitioned loading
-    model = apply_perf(model, recipe.performance)
+    # After the config: under DeepSpeed ZeRO-3 it sets up partitioned loading.
+    model = load_training_model(recipe)
     trainer = SFTTrainer(
         model=model,
         args=args,

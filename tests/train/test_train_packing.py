@@ -58,3 +58,21 @@ def test_the_hook_leaves_padded_batches_and_generation_alone(tiny_model_dir):
         gen_after = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=3, do_sample=False)
     assert torch.equal(before, after)
     assert torch.equal(gen_before, gen_after)
+
+
+@pytest.mark.parametrize("strategy", ["bfd", "bfd_split"])
+def test_packed_rows_keep_the_order_of_their_documents(strategy):
+    """BFD fills rows longest document first; pack_in_order puts each row back where its first document was."""
+    from datasets import Dataset
+
+    from medswallow.train.packing import pack_in_order
+
+    lengths = [3, 8, 2, 5, 8, 1, 6, 4]  # document i is [i] * length: its tokens say where it came from
+    docs = Dataset.from_dict({"input_ids": [[i] * n for i, n in enumerate(lengths)], "n_tokens": lengths})
+    packed = pack_in_order(docs, 8, strategy)
+    assert packed.column_names == ["input_ids", "seq_lengths"]
+    firsts = [min(row) for row in packed["input_ids"]]  # the earliest document in each row
+    assert firsts == sorted(firsts) and firsts[0] == 0  # rows in the order of their first document
+    seen = [t for row in packed["input_ids"] for t in row]
+    assert sorted(seen) == sorted(t for i, n in enumerate(lengths) for t in [i] * n)  # no token lost or repeated
+    assert all(sum(s) == len(r) <= 8 for s, r in zip(packed["seq_lengths"], packed["input_ids"], strict=True))

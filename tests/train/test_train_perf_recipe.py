@@ -12,10 +12,14 @@ from ..conftest import run_cli
 from .train_fixtures import sft_recipe, write_chat, write_recipe
 
 
-def test_recipes_default_to_no_levers(tiny_model_dir, tmp_path):
+def test_recipes_default_to_auto_which_changes_nothing_on_cpu(tiny_model_dir, tmp_path):
+    from medswallow.train.perf.apply import settle_auto
+
     chat = write_chat(tmp_path / "chat.jsonl", n=2, bad=False)
     _, recipe = load_recipe(write_recipe(tmp_path / "sft.yaml", sft_recipe(tiny_model_dir, chat, tmp_path / "out")))
-    assert recipe.performance.experts == "keep" and recipe.performance.loss == "keep"
+    assert recipe.performance.experts == "auto" and recipe.performance.loss == "keep"
+    settled = settle_auto(recipe.performance)
+    assert (settled.attention, settled.experts, settled.checkpointing, settled.compile) == ("keep", "keep", "keep", False)
 
 
 def test_unknown_lever_is_a_recipe_error(tiny_model_dir, tmp_path, cli):

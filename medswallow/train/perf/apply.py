@@ -61,9 +61,27 @@ def check_supported(cfg: PerfConfig, device: Any) -> None:
             )
 
 
+def settle_auto(cfg: PerfConfig) -> PerfConfig:
+    """``cfg`` with any lever still on ``auto`` set to leave the model as loaded.
+
+    ``medswallow train`` resolves ``auto`` per device and memory first (``plan.resolve_performance``); what is
+    left on auto here (a direct caller) means: change nothing.
+    """
+    if cfg.resolved:
+        return cfg
+    keep = {
+        "attention": "keep" if cfg.attention == "auto" else cfg.attention,
+        "experts": "keep" if cfg.experts == "auto" else cfg.experts,
+        "checkpointing": "keep" if cfg.checkpointing == "auto" else cfg.checkpointing,
+        "compile": False if cfg.compile == "auto" else cfg.compile,
+        "micro_batch": "keep" if cfg.micro_batch == "auto" else cfg.micro_batch,
+    }
+    return cfg.model_copy(update=keep)
+
+
 def apply_perf(model: Any, cfg: PerfConfig | None = None) -> Any:
     """Install the levers of ``cfg`` on ``model`` in place and return it. A second call is refused."""
-    cfg = cfg or PerfConfig()
+    cfg = settle_auto(cfg or PerfConfig())
     parts = gpt_oss_parts(model)
     if getattr(parts.causal_lm, APPLIED_ATTR, None) is not None:
         raise UserError("performance levers are already applied to this model; apply them once")
@@ -96,6 +114,14 @@ def apply_perf(model: Any, cfg: PerfConfig | None = None) -> Any:
             grouped_out_of_place=cfg.experts != "keep",
         )
     if cfg.compile:
+        import os
+        from pathlib import Path
+
+        # A stable on-disk cache: the next run with the same shapes loads the compiled kernels instead of
+        # compiling them again (torch's default lives under /tmp and is lost with it).
+        os.environ.setdefault(
+            "TORCHINDUCTOR_CACHE_DIR", str(Path.home() / ".cache" / "medswallow" / "torchinductor")
+        )
         for layer in parts.layers:
             # In place: parameter names, state dicts and PEFT's module paths stay as they are.
             layer.compile(backend=cfg.compile_backend, mode=cfg.compile_mode)
@@ -105,6 +131,7 @@ def apply_perf(model: Any, cfg: PerfConfig | None = None) -> Any:
 
 def trainer_arguments(cfg: PerfConfig) -> dict[str, Any]:
     """TRL/transformers training arguments these levers need (merge them into the trainer's config)."""
+    cfg = settle_auto(cfg)
     args: dict[str, Any] = {}
     if cfg.owns_checkpointing:
         args["gradient_checkpointing"] = False  # apply_perf checkpoints; the trainer must not do it again
@@ -115,6 +142,7 @@ def trainer_arguments(cfg: PerfConfig) -> dict[str, Any]:
 
 def describe(cfg: PerfConfig) -> dict[str, str]:
     """One line per lever, for plans and benchmark tables."""
+    cfg = settle_auto(cfg)
     ckpt: str = cfg.checkpointing
     if ckpt == "selective":
         ckpt = f"selective ({'+'.join(cfg.checkpoint_blocks)})"
@@ -130,4 +158,5 @@ def describe(cfg: PerfConfig) -> dict[str, str]:
         "checkpointing": ckpt,
         "compile": f"{cfg.compile_backend}" if cfg.compile else "off",
         "padding_free": "on" if cfg.padding_free else "off",
+        "micro_batch": str(cfg.micro_batch),
     }

@@ -7,7 +7,7 @@ does not import torch.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -17,19 +17,23 @@ CheckpointBlock = Literal["attention", "mlp"]
 
 
 class PerfConfig(StrictModel):
-    """Throughput levers for gpt-oss training. Defaults keep the model exactly as loaded."""
+    """Throughput levers for gpt-oss training. ``auto`` (the default) is resolved once per run by
+    ``medswallow.train.plan.resolve_performance``: on CPU every lever stays as loaded; on GPU the levers that
+    the benchmarks measure fastest, with the checkpoint policy and micro-batch the memory plan says fit."""
 
-    attention: Literal["keep", "flex"] = Field(
-        default="keep",
+    attention: Literal["auto", "keep", "flex"] = Field(
+        default="auto",
         description="flex: flex_attention with the sinks applied through its log-sum-exp and one block mask per "
         "batch (packed documents, sliding windows) — several times faster than eager on GPU. It has no backward "
-        "on CPU (torch 2.13), so training with it needs a GPU. keep: the attention the model was loaded with.",
+        "on CPU (torch 2.13), so training with it needs a GPU. keep: the attention the model was loaded with. "
+        "auto: flex on GPU for kinds that do not generate (GRPO keeps the loaded attention), keep on CPU.",
     )
-    experts: Literal["keep", "grouped", "loop"] = Field(
-        default="keep",
+    experts: Literal["auto", "keep", "grouped", "loop"] = Field(
+        default="auto",
         description="grouped: one grouped GEMM over all experts (torch grouped_mm) with LoRA on experts applied "
         "as low-rank products, never as a merged expert-sized weight; loop: the same math one expert at a time "
-        "(any shape, any device). keep: transformers' experts and PEFT's parametrization.",
+        "(any shape, any device). keep: transformers' experts and PEFT's parametrization. auto: grouped on GPU, "
+        "keep on CPU.",
     )
     loss: Literal["keep", "chunked", "liger"] = Field(
         default="keep",
@@ -44,11 +48,13 @@ class PerfConfig(StrictModel):
         description="Tokens per cross-entropy chunk: each chunk holds chunk x vocab fp32 logits "
         "(1024 x 201088 x 4 B = 0.8 GB). Larger: fewer, bigger matmuls; smaller: less memory.",
     )
-    checkpointing: Literal["keep", "none", "full", "selective"] = Field(
-        default="keep",
+    checkpointing: Literal["auto", "keep", "none", "full", "selective"] = Field(
+        default="auto",
         description="Activation checkpointing. full: recompute whole decoder layers; selective: recompute only "
         "checkpoint_blocks (the MoE block costs the most memory once attention is flex); none: keep every "
-        "activation. keep: leave it to the trainer's gradient_checkpointing flag.",
+        "activation. keep: leave it to the trainer's gradient_checkpointing flag (model.gradient_checkpointing). "
+        "auto: on GPU the fastest policy whose memory estimate fits the device (none, then selective, then full, "
+        "weighed with the micro-batch each allows); keep on CPU.",
     )
     checkpoint_blocks: list[CheckpointBlock] = Field(
         default_factory=lambda: list[CheckpointBlock](["mlp"]),
@@ -63,10 +69,12 @@ class PerfConfig(StrictModel):
         description="Inside a checkpointed region, keep matmul outputs and recompute only the cheap "
         "elementwise ops (op-level selective checkpointing): less recompute, more memory.",
     )
-    compile: bool = Field(
-        default=False,
+    compile: bool | Literal["auto"] = Field(
+        default="auto",
         description="torch.compile each decoder layer in place (per-block compilation: parameter names and "
-        "PEFT paths unchanged). The first steps pay the compile time.",
+        "PEFT paths unchanged). The first step pays the compile time; compiled kernels are cached on disk "
+        "(TORCHINDUCTOR_CACHE_DIR) and reused by later runs. auto: on for CPT on GPU (fixed-length packed rows), "
+        "off otherwise (variable-length chat batches would recompile).",
     )
     compile_backend: str = Field(
         default="inductor", description="torch.compile backend (aot_eager: trace only, for debugging)."
@@ -74,14 +82,31 @@ class PerfConfig(StrictModel):
     compile_mode: str | None = Field(
         default=None, description="torch.compile mode, e.g. max-autotune-no-cudagraphs; null: the default."
     )
+    micro_batch: int | Literal["auto", "keep"] = Field(
+        default="auto",
+        description="Sequences per device per forward pass. The recipe's sequences per optimizer step "
+        "(train.per_device_batch_size x gradient_accumulation_steps) stay as they are: accumulation is set to "
+        "keep them. auto: on GPU the largest divisor that fits next to the checkpoint policy; keep: the "
+        "recipe's per_device_batch_size. An integer must divide the sequences per step.",
+    )
     padding_free: bool = Field(
         default=False,
         description="Concatenate the examples of a micro-batch into one row (no pad tokens); position_ids "
         "restart per example and the attention masks keep examples apart.",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _auto_shorthand(cls, data: Any) -> Any:
+        # ``performance: auto`` in a recipe: every lever on auto.
+        if data == "auto":
+            return {}
+        return data
+
     @model_validator(mode="after")
     def _options_need_checkpointing(self) -> PerfConfig:
+        if isinstance(self.micro_batch, int) and self.micro_batch < 1:
+            raise ValueError("micro_batch must be a positive integer, auto or keep")
         if self.checkpointing in ("keep", "none") and (
             self.checkpoint_every != 1 or self.checkpoint_save_matmuls
         ):
@@ -94,4 +119,9 @@ class PerfConfig(StrictModel):
     @property
     def owns_checkpointing(self) -> bool:
         """Whether these levers decide activation checkpointing (the trainer's own flag must then be off)."""
-        return self.checkpointing != "keep"
+        return self.checkpointing not in ("keep", "auto")
+
+    @property
+    def resolved(self) -> bool:
+        """True once no lever is left on ``auto`` (``resolve_performance`` has run)."""
+        return "auto" not in (self.attention, self.experts, self.checkpointing, self.compile, self.micro_batch)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# One GPU call (one H200, 10 minutes): `medswallow train` with no performance flags and with
+# plan.device_memory_gib: 80, next to TRL's public gpt-oss-20b LoRA recipe, 20 optimizer steps each on the same
+# rows and seed (benchmarks/train_vs_trl.py); then, as far as the time allows, the 32K-token row and the bf16
+# gradient check. Results are copied to $OUT as they come (a run cut by the time limit keeps what finished).
+#
+# From the repository root on the GPU machine, with .devcarry/ carried: whl/ (trl, datasets, peft,
+# transformers 5.19, pydantic, ... as py3/cp312 wheels) and tok.tar.gz (the o200k_harmony tokenizer files,
+# built offline with medswallow.models.tokenizer.build_hf_tokenizer). Results go to $OUT (default out/gpu).
+set -u -o pipefail
+OUT=${OUT:-out/gpu}
+mkdir -p "$OUT"
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl || exit 1
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/inductor-cache}
+mkdir -p /tmp/tok && tar xzf .devcarry/tok.tar.gz -C /tmp/tok
+{ date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c 'import torch; print(torch.__version__)'; } > "$OUT/machine.txt"
+quiet() { grep --line-buffered -v -E 'it/s\]|examples/s\]|Warning|warn\(|━━' ; }
+# Copy the partial results while the runs go on.
+( while sleep 10; do
+    cp /tmp/vs/results.json "$OUT/vs_trl.json" 2>/dev/null
+    cp /tmp/ctx32768/results.json "$OUT/ctx32768.json" 2>/dev/null
+  done ) &
+python3 benchmarks/train_vs_trl.py --out /tmp/vs --tokenizer-dir /tmp/tok --steps "${STEPS:-20}" --stop-on-failure \
+    --variants "${VARIANTS:-medswallow,trl-recipe,medswallow-80g}" 2>&1 | quiet > "$OUT/vs_trl.log"
+cp /tmp/vs/results.json "$OUT/vs_trl.json"
+python3 benchmarks/train_vs_trl.py --out /tmp/ctx32768 --tokenizer-dir /tmp/tok --variants medswallow \
+    --seq 32768 --batch 1 --accum 1 --steps "${CTX_STEPS:-5}" 2>&1 | quiet > "$OUT/ctx32768.log"
+cp /tmp/ctx32768/results.json "$OUT/ctx32768.json"
+python3 benchmarks/train_throughput.py --check-grads 2>&1 | quiet > "$OUT/check_grads.log"
+tail -6 "$OUT/vs_trl.log"; tail -3 "$OUT/ctx32768.log"; tail -6 "$OUT/check_grads.log"

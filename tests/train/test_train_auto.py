@@ -1,0 +1,159 @@
+"""``performance: auto``: settled once per run from the memory plan and the device; the CLI and the benchmark
+harness apply the same levers through the same code."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from medswallow.errors import UserError
+from medswallow.train.plan import GIB, resolve_performance
+
+from .test_train_plan import TRL_RECIPE_LORA, counts, gpt_oss_config
+from .train_fixtures import cpt_recipe, write_corpus, write_recipe
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def arch_20b():
+    config = gpt_oss_config(24, 32)
+    return config, counts(config, TRL_RECIPE_LORA)
+
+
+def lora_20b_recipe(tmp_path: Path, **performance):
+    """The benchmark recipe (16 sequences of 2048 per step) as ``medswallow train`` loads it."""
+    from medswallow.train.registry import load_recipe
+
+    sets = [f"performance.{k}={v}" for k, v in performance.items()]
+    _, recipe = load_recipe(ROOT / "benchmarks" / "train_lora_20b.yaml", [f"train.output_dir={tmp_path}", *sets])
+    return recipe
+
+
+def choose(recipe, arch, device_type: str, memory_gib: float):
+    config, param_counts = arch
+    return resolve_performance(
+        recipe, config, param_counts, device_type=device_type, attention="flex_attention", weight_bytes=2,
+        seq=2048, packed_flat=True, shard=1, memory_gib=memory_gib,
+    )  # fmt: skip
+
+
+def test_auto_is_the_default_and_the_shorthand(tmp_path):
+    recipe = lora_20b_recipe(tmp_path)
+    assert not recipe.performance.resolved
+    from medswallow.train.perf import PerfConfig
+
+    assert PerfConfig.model_validate("auto") == PerfConfig()
+
+
+def test_on_cpu_auto_keeps_todays_behaviour(tmp_path, arch_20b):
+    choice = choose(lora_20b_recipe(tmp_path), arch_20b, "cpu", 64.0)
+    p = choice.performance
+    assert (p.attention, p.experts, p.checkpointing, p.compile) == ("keep", "keep", "keep", False)
+    assert (choice.micro_batch, choice.accumulation) == (4, 4)  # the recipe's own
+    assert p.resolved
+
+
+@pytest.mark.parametrize(
+    ("memory_gib", "policy", "micro"),
+    [
+        (139.8, "none", 8),  # one H200: 8 x 2 without checkpointing (measured 84.4 GiB), 16 x 1 does not fit
+        (80.0, "none", 4),  # an H100's budget: 4 x 4 without checkpointing
+        (60.0, "full", 16),  # less: recompute whole layers, and a large micro-batch pays for it
+        (45.0, "full", 2),
+    ],
+)
+def test_on_gpu_auto_picks_the_fastest_fit_and_keeps_the_global_batch(tmp_path, arch_20b, memory_gib, policy, micro):
+    recipe = lora_20b_recipe(tmp_path)
+    choice = choose(recipe, arch_20b, "cuda", memory_gib)
+    p = choice.performance
+    assert (p.attention, p.experts, p.compile) == ("flex", "grouped", True)
+    assert (p.checkpointing, choice.micro_batch) == (policy, micro)
+    assert choice.micro_batch * choice.accumulation == 16
+    assert choice.memory.total <= memory_gib * recipe.plan.headroom * GIB
+    assert f"{choice.memory.total / GIB:.1f} GiB" in choice.reason
+
+
+def test_the_plan_does_not_refuse_what_ran(tmp_path, arch_20b):
+    """8 x 2048 per micro-batch without checkpointing ran in 84.4 GiB on one H200: the estimate must agree."""
+    recipe = lora_20b_recipe(tmp_path, checkpointing="none", micro_batch=8)
+    choice = choose(recipe, arch_20b, "cuda", 139.8)
+    assert choice.memory.total / GIB == pytest.approx(84.4, rel=0.10)
+    assert choice.memory.total <= 139.8 * recipe.plan.headroom * GIB
+
+
+def test_every_choice_can_be_overridden(tmp_path, arch_20b):
+    recipe = lora_20b_recipe(tmp_path, attention="keep", experts="loop", checkpointing="selective", micro_batch=2, compile="false")
+    choice = choose(recipe, arch_20b, "cuda", 139.8)
+    p = choice.performance
+    assert (p.attention, p.experts, p.checkpointing, p.compile) == ("keep", "loop", "selective", False)
+    assert (choice.micro_batch, choice.accumulation) == (2, 8)
+    assert choice.reason == "as the recipe sets"
+
+
+def test_a_micro_batch_that_breaks_the_global_batch_is_refused(tmp_path, arch_20b):
+    with pytest.raises(UserError, match="performance.micro_batch: 3 does not divide the 16"):
+        choose(lora_20b_recipe(tmp_path, micro_batch=3), arch_20b, "cuda", 139.8)
+
+
+def test_grpo_keeps_its_attention_for_generation(tmp_path, arch_20b):
+    recipe = lora_20b_recipe(tmp_path)
+    object.__setattr__(recipe, "kind", "grpo")
+    choice = choose(recipe, arch_20b, "cuda", 139.8)
+    assert choice.performance.attention == "keep" and choice.performance.compile is False
+
+
+def test_the_cli_builds_the_model_with_the_levers_the_plan_chose(tmp_path, tiny_model_dir):
+    """One code path: plan_run settles the levers on the recipe; load_training_model installs exactly those."""
+    from medswallow.train.arguments import loop_arguments
+    from medswallow.train.modeling import load_training_model
+    from medswallow.train.registry import load_recipe
+    from medswallow.train.runner import plan_run
+
+    corpus = write_corpus(tmp_path / "mixture", n_docs=8)
+    path = write_recipe(tmp_path / "r.yaml", cpt_recipe(tiny_model_dir, corpus, tmp_path / "out"))
+    levers = ["performance.experts=grouped", "performance.checkpointing=selective", "performance.micro_batch=1"]
+    module, recipe = load_recipe(path, [*levers, "train.per_device_batch_size=2"])
+    plan, _tok, _data = plan_run(module, recipe)
+    assert recipe.performance.resolved and recipe.performance.checkpointing == "selective"
+    assert (recipe.train.per_device_batch_size, recipe.train.gradient_accumulation_steps) == (1, 2)
+    assert plan.performance["checkpointing"] == "selective (mlp)" and "why these levers" not in plan.performance
+    args = loop_arguments(recipe)
+    assert args["gradient_checkpointing"] is False  # the levers checkpoint; the trainer must not do it again
+    assert args["per_device_train_batch_size"] == 1 and args["gradient_accumulation_steps"] == 2
+
+    model = load_training_model(recipe)
+    mlps = [m for m in model.modules() if type(m).__name__ == "GptOssMLP"]
+    assert mlps and all(getattr(m, "_medswallow_experts", None) == "grouped" for m in mlps)
+    assert all(hasattr(m, "_medswallow_uncheckpointed_forward") for m in mlps)
+    assert model._medswallow_perf == recipe.performance
+
+
+def test_the_harness_runs_the_cli_with_its_levers():
+    """benchmarks/train_throughput.py has no lever code of its own: it passes them to `medswallow train`."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import train_throughput
+    finally:
+        sys.path.pop(0)
+    args = train_throughput.parse_args(["--checkpointing", "none", "--micro-batch", "8", "--no-compile"])
+    assert train_throughput.lever_sets(args) == [
+        "performance.checkpointing=none", "performance.micro_batch=8", "performance.compile=false",
+    ]  # fmt: skip
+    source = (ROOT / "benchmarks" / "train_throughput.py").read_text()
+    assert "apply_perf(model, levers)" in source  # only the gradient check touches levers directly
+    assert source.count("apply_perf(") == 1
+
+
+def test_recipe_paths_are_settled_once_at_load(tmp_path, tiny_model_dir):
+    from medswallow.train.registry import load_recipe
+
+    corpus = write_corpus(tmp_path / "mixture", n_docs=4)
+    recipe = cpt_recipe(tiny_model_dir, corpus, tmp_path / "out")
+    recipe["data"]["train"][0]["path"] = "mixture"
+    recipe["train"]["output_dir"] = "out"
+    _, loaded = load_recipe(write_recipe(tmp_path / "r.yaml", recipe))
+    assert loaded.data.train[0].path == str(tmp_path / "mixture")
+    assert loaded.train.output_dir == str(tmp_path / "out")

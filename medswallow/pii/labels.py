@@ -17,5 +17,6 @@ LABELS: dict[str, str] = {
     "HEALTH_PLAN_ID": "English health plan member, policy or group number",
     "MEDICAL_RECORD_NUMBER": "patient ID, カルテ番号, 診察券番号, MRN, account or encounter number",
     "US_SSN": "US Social Security number",
+    "ID_NUMBER": "any other personal or record identifier after its label (accession, claim, licence, passport, NPI, DEA...)",
 }
 """Every label the engine can emit, with its one-line definition (shown by ``medswallow pii labels``)."""

@@ -56,3 +56,12 @@ def make_luhn(body: str) -> str:
         if luhn_ok(body + c):
             return body + c
     raise ValueError(body)
+
+
+def dea_ok(value: str) -> bool:
+    """DEA registration number: 2 letters + 7 digits; (d1+d3+d5) + 2*(d2+d4+d6) ends in the 7th digit."""
+    d = digits_only(value)
+    if len(d) != 7:
+        return False
+    n = [int(c) for c in d]
+    return (n[0] + n[2] + n[4] + 2 * (n[1] + n[3] + n[5])) % 10 == n[6]

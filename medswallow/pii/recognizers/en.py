@@ -115,9 +115,13 @@ class EnDateRecognizer(MedPatternRecognizer):
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("month_name_day_year", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.6),
         ("day_month_name_year", rf"(?<![0-9A-Za-z])[0-9]{{1,2}}(?:st|nd|rd|th)?\s{_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.6),
-        ("numeric_mdy", r"(?<![0-9/.\-])[0-9]{1,2}([/\-])[0-9]{1,2}\1(?:19|20)?[0-9]{2}(?![0-9]|[/\-][0-9])", 0.6),
-        ("month_name_day", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9,]|,\s?(?:19|20)[0-9]{{2}})", 0.3),
-        ("month_name_year", rf"(?<![A-Za-z0-9]\s?){_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.3),
+        ("numeric_mdy", r"(?<![0-9/.\-])[0-9]{1,2}/[0-9]{1,2}/(?:19|20)?[0-9]{2}(?![0-9]|[/\-][0-9])", 0.6),
+        ("numeric_mdy_dash", r"(?<![0-9/.\-])[0-9]{1,2}-[0-9]{1,2}-(?:19|20)[0-9]{2}(?![0-9]|[/\-][0-9])", 0.6),
+        ("day_mon_year", rf"(?<![0-9A-Za-z])[0-9]{{1,2}}[\-\s](?i:{_MONTHS})[\-\s](?:19|20)?[0-9]{{2}}(?![0-9])", 0.6),
+        ("month_name_day", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9,]|,\s?(?:19|20)[0-9]{{2}}|\s?(?:mg|mL|units|%))", 0.55),
+        ("day_month_name", rf"(?<![0-9A-Za-z.,])[0-9]{{1,2}}\s{_MONTHS}(?![A-Za-z]|\.?,?\s(?:19|20)[0-9]{{2}})", 0.55),
+        ("month_name_year", rf"(?<![A-Za-z0-9]\s?){_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.55),
+        ("month_year_numeric", r"(?<![0-9/.\-])(?:0?[1-9]|1[0-2])/(?:19|20)[0-9]{2}(?![0-9/])", 0.55),
     ]
     CONTEXT = DATE_CONTEXT
     NEGATIVE_CONTEXT = DATE_NEGATIVE
@@ -140,14 +144,17 @@ class EnAgeRecognizer(MedPatternRecognizer):
 
     ENTITY = "AGE"
     LANGUAGE = "en"
-    TRIGGER = r"(?i:year|yr|y/o|yo|y\.o\.|age)"
+    TRIGGER = r"(?i:year|yr|y/o|yo|y\.o\.|age|birthday|[0-9]\s?[MF]\b|[0-9]/[MF]|, dob|, born)"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "years_old",
             r"(?<![0-9.])(?:9[0-9]|1[0-2][0-9])(?:\s?-?\s?(?:years?|yrs?)(?:\s?-?\s?old)?|\s?(?:y/o|yo|y\.o\.))(?![A-Za-z])",
             0.85,
         ),
-        ("labelled", r"(?<=(?i:age|aged)\s?:?\s?)(?:9[0-9]|1[0-2][0-9])(?![0-9.])", 0.85),
+        ("labelled", r"(?<=(?i:age|aged|age/sex|age\s\(years\))\s?:?\s?)(?:9[0-9]|1[0-2][0-9])(?![0-9.]|\s(?:or|and)\s(?:older|over|above))", 0.85),
+        ("age_sex", r"(?<![0-9.\-/])(?:9[0-9]|1[01][0-9])(?=\s?[MF](?![A-Za-z])|/[MF](?![A-Za-z]))", 0.8),
+        ("birthday", r"(?<![0-9.])(?:9[0-9]|1[01][0-9])(?=(?:st|nd|rd|th)\sbirthday)", 0.85),
+        ("paren_age", r"(?<=\()(?:9[0-9]|1[01][0-9])(?=,\s?(?:DOB|born|[MF]\b))", 0.8),
     ]
 
 

@@ -165,7 +165,8 @@ DATE_CONTEXT = [
 
 DATE_NEGATIVE = [
     "使用期限", "有効期限", "期限", "lot", "ロット", "exp", "製造", "改訂", "改定", "発売", "承認", "公開",
-    "accessed", "published", "revised", "updated", "version", "ver.",
+    "accessed", "published", "revised", "updated", "version", "ver.", "版", "校正", "点検", "保守", "記入例", "例：",
+    "amendment", "approved", "dated", "edition", "effective", "irb", "calibrat", "作成日", "施行日",
 ]
 """Words before a date that make it not about a person (lot expiry, publication, revision of a guideline)."""
 
@@ -213,8 +214,8 @@ class JpDateRecognizer(MedPatternRecognizer):
         ("era_initial", r"(?<![0-9A-Za-z])[RHSTrhst]\s?(?:元|[0-9]{1,2})[./\-年][0-9]{1,2}[./\-月][0-9]{1,2}日?(?![0-9]|[./\-][0-9])", 0.6),
         ("western_kanji", r"(?<![0-9])(?:19|20)[0-9]{2}\s?年\s?[0-9]{1,2}\s?月\s?[0-9]{1,2}\s?日", 0.6),
         ("western_numeric", r"(?<![0-9./\-])(?:19|20)[0-9]{2}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}(?![0-9]|[./\-][0-9])", 0.6),
-        ("era_year_month", rf"{_ERA}\s?{_ERA_Y}\s?年\s?{_N12}\s?月(?!\s?{_N12}\s?日)", 0.3),
-        ("western_year_month", r"(?<![0-9])(?:19|20)[0-9]{2}\s?年\s?[0-9]{1,2}\s?月(?!\s?[0-9]{1,2}\s?日)", 0.3),
+        ("era_year_month", rf"{_ERA}\s?{_ERA_Y}\s?年\s?{_N12}\s?月(?!\s?{_N12}\s?日|[上中下]旬|頃)", 0.55),
+        ("western_year_month", r"(?<![0-9])(?:19|20)[0-9]{2}\s?年\s?[0-9]{1,2}\s?月(?!\s?[0-9]{1,2}\s?日|[上中下]旬)", 0.55),
         ("month_day", r"(?<![0-9年/.\-])[0-9]{1,2}\s?月\s?[0-9]{1,2}\s?日", 0.55),
     ]
     CONTEXT = DATE_CONTEXT
@@ -240,22 +241,28 @@ class JpDateRecognizer(MedPatternRecognizer):
 
 
 class JpShortDateRecognizer(MedPatternRecognizer):
-    """Month/day written with a slash (3/2入院, 手術日 4/15): only right next to an event word.
+    """Month/day written with a slash (7/31夕より, RTC 6/11, 次回 8/5), in any language.
 
-    Spec: ``M/D`` collides with doses (1/2錠), ratios and blood pressure, so the context window is a few
-    characters and a context word is required.
+    Spec: ``M/D`` with a valid month and day. It collides with doses (3/4錠, 8/2 mg), scores (NRS 6/10, Apgar
+    8/9, grade 2/6), vertebrae (L4/5) and ratios (70/30: no month 70): a unit or count word right after, a score
+    word just before, or a letter or digit glued on either side vetoes it.
     """
 
     ENTITY = "DATE_TIME"
-    LANGUAGE = "ja"
+    LANGUAGE = "any"
     TRIGGER = r"[0-9]/[0-9]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("slash_month_day", r"(?<![0-9/.\-])(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\s?錠|\s?量)", 0.15),
+        ("slash_month_day", r"(?<![0-9A-Za-z/.\-+])(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9]|-[0-9])", 0.55),
     ]
-    CONTEXT: ClassVar[list[str]] = ["入院", "退院", "手術", "受診", "来院", "発症", "初診", "再診", "予約", "転院", "死亡", "術日", "施行日"]
-    NEGATIVE_CONTEXT = DATE_NEGATIVE
-    NEGATIVE_AFTER = DATE_NEGATIVE_AFTER
-    CONTEXT_WINDOW = (5, 3)
+    NEGATIVE_CONTEXT: ClassVar[list[str]] = [
+        *DATE_NEGATIVE, "grade", "nrs", "vas", "apgar", "mini-cog", "mmt", "score", "スコア", "bp ", "血圧", "ecog", "gcs",
+        "視力", "ratio", "比", "n1", "n2", "リンパ節", "上肢", "下肢", "セット", "tlc", "murmur", "雑音", "分画",
+    ]
+    NEGATIVE_AFTER: ClassVar[list[str]] = [
+        *DATE_NEGATIVE_AFTER, "錠", "量", "mg", "ml", "ｍｌ", "μg", "mcg", "unit", "単位", "セット", "点", "%", "mm", "cm", "kg",
+        "回", "本", "包", "枚", "例", "名", "人", "of", "th", "x", "×", "倍", "g ", "l ", "iu", "cap", "tab", "puff", "dose",
+    ]
+    CONTEXT_WINDOW = (10, 5)
 
 
 class JpAgeRecognizer(MedPatternRecognizer):
@@ -265,9 +272,12 @@ class JpAgeRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     TRIGGER = r"歳|才|年齢"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("years", r"(?<![0-9.])(?:9[0-9]|1[0-2][0-9])\s?(?:歳|才)代?", 0.85),
+        ("years", r"(?<![0-9.±])(?:9[0-9]|1[0-2][0-9])(?=\s?(?:歳|才)(?!代|以上|超|未満|～|〜))", 0.85),
+        ("kanji_years", r"(?<![〇一二三四五六七八九十百])(?:九十[一二三四五六七八九]?|百[一二三四五六七八九十]*)(?=\s?(?:歳|才)(?!代|以上))", 0.85),
         ("label", r"(?<=年齢" + _SEP + r")(?:9[0-9]|1[0-2][0-9])(?![0-9.])", 0.85),
     ]
+    NEGATIVE_CONTEXT: ClassVar[list[str]] = ["平均", "mean", "目安", "以上の", "≥", ">"]
+    CONTEXT_WINDOW = (6, 0)
 
 
 _PREF = r"(?:東京都|北海道|(?:京都|大阪)府|\p{Han}{2,3}県)"

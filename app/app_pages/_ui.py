@@ -412,7 +412,7 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
     if not spans:
         st.caption(t("no_spans", lng))
     for i, s in enumerate(spans):
-        c1, c2 = st.columns([5, 1])
+        c1, c2, c3 = st.columns([5, 1, 1])
         with c1:
             st.html(
                 f"<div><b>{i + 1}.</b> {escape(tax.category(s.category).name(lng))} / "
@@ -420,9 +420,20 @@ def span_editor(key: str, answer: str, tax: Taxonomy, lng: str, spans: list[Span
                 + (f'<br><span style="color:#555">{escape(t("note", lng))}: {escape(s.note)}</span>' if s.note else "")
                 + "</div>"
             )
-        if c2.button("", icon=":material/delete:", help=t("remove_span", lng), key=f"rm_{key}_{i}_{s.start}_{s.end}_{s.category}"):
+        ident = f"{key}_{s.start}_{s.end}_{s.category}"
+        with c2.popover("", icon=":material/edit_note:", help=t("edit_note", lng)):
+            st.text_input(t("note", lng), value=s.note, key=f"note_edit_{ident}", on_change=_set_note,
+                          args=(spans, i, f"note_edit_{ident}"), placeholder=t("note_placeholder", lng))
+        if c3.button("", icon=":material/delete:", help=t("remove_span", lng), key=f"rm_{ident}"):
             spans.pop(i)
             st.rerun()
+
+
+def _set_note(spans: list[SpanLabel], i: int, widget: str) -> None:
+    from dataclasses import replace
+
+    if i < len(spans):
+        spans[i] = replace(spans[i], note=str(st.session_state.get(widget, "")))
 
 
 def span_details(spans: list[SpanLabel] | tuple[SpanLabel, ...], tax: Taxonomy, lng: str) -> None:

@@ -59,6 +59,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "note": ("メモ", "Note"),
     "add_span": ("スパンを追加", "Add span"),
     "remove_span": ("削除", "Remove"),
+    "edit_note": ("メモを編集", "Edit the note"),
     "no_spans": ("スパンはまだありません。", "No spans yet."),
     "verdict": ("判定", "Verdict"),
     "choose_verdict": ("判定（安全／安全でない）を選んでください。", "Choose a verdict (safe or unsafe)."),

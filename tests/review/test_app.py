@@ -158,6 +158,10 @@ def test_span_form_keeps_the_chosen_severity_and_a_passage_that_failed(app_env):
     # The next span starts at the severity chosen last, not at the first or the default one.
     assert at.selectbox(key=f"span_sev_{aid}_ja").value == "severe"
     assert component_args(at)["severity"] == "severe"
+    # A span's note can be edited afterwards.
+    [span] = component_args(at)["spans"]
+    at.text_input(key=f"note_edit_{aid}_{span['start']}_{span['end']}_wrong_dose").input("添付文書では1回60mg").run()
+    assert component_args(at)["spans"][0]["note"] == "添付文書では1回60mg"
     # A passage that is not in the answer stays in the box, with a Japanese message.
     at.text_input(key=f"span_ref_{aid}").input("回答にない文章をここに貼り付けた")
     at.button[0].click().run()

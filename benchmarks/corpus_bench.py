@@ -496,15 +496,16 @@ def report(r: dict[str, Any]) -> None:
     if "medswallow_w1" in r and "medswallow_w2" in r:
         c.print(f"1 -> 2 workers: {r['medswallow_w1']['wall_s'] / r['medswallow_w2']['wall_s']:.2f}x (wall)")
     x = r.get("medswallow_w2") or r.get("medswallow_w1")
-    st = Table(title="per stage (CPU seconds summed over units; MB/s per core)")
-    st.add_column("stage")
-    st.add_column("CPU s", justify="right")
-    st.add_column("MB/s per core", justify="right")
-    for k, v in sorted(x["stage_seconds"].items()):
-        st.add_row(k, f"{v:.1f}", f"{mb / v:.2f}" if v else "-")
-    for k, v in x["stage_wall"].items():
-        st.add_row(f"{k} (wall, whole stage)", f"{v:.1f}", "")
-    c.print(st)
+    if x is not None:  # the main builds may be skipped (--skip main)
+        st = Table(title="per stage (CPU seconds summed over units; MB/s per core)")
+        st.add_column("stage")
+        st.add_column("CPU s", justify="right")
+        st.add_column("MB/s per core", justify="right")
+        for k, v in sorted(x["stage_seconds"].items()):
+            st.add_row(k, f"{v:.1f}", f"{mb / v:.2f}" if v else "-")
+        for k, v in x["stage_wall"].items():
+            st.add_row(f"{k} (wall, whole stage)", f"{v:.1f}", "")
+        c.print(st)
     if "datatrove_filters_w2" in r:
         dmb = r["dt_text_mb"]
         ms = r["medswallow_dt_subset_w2"]

@@ -70,10 +70,12 @@ def medswallow_invocations(command: str) -> list[list[str]]:
             words = shlex.split(part)
         except ValueError:
             continue
-        for i, w in enumerate(words):
-            if w == "medswallow" or w.endswith("/medswallow") or (w == "medswallow.cli" and i and words[i - 1] == "-m"):
-                found.append(words[i + 1 :])
-                break
+        while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):  # VAR=value prefixes
+            words = words[1:]
+        if words and (words[0] == "medswallow" or words[0].endswith("/medswallow")):
+            found.append(words[1:])
+        elif "medswallow.cli" in words and words.index("medswallow.cli") > 0 and words[words.index("medswallow.cli") - 1] == "-m":
+            found.append(words[words.index("medswallow.cli") + 1 :])  # python -m / accelerate launch -m
     return found
 
 
@@ -131,6 +133,9 @@ def test_every_documented_command_exists():
 
 
 def test_the_checker_catches_a_wrong_option():
+    assert medswallow_invocations("python bench.py --variants medswallow --seq 8") == []
+    assert medswallow_invocations("HF_HUB_OFFLINE=1 medswallow eval run s.yaml && echo done") == [["eval", "run", "s.yaml"]]
+    assert medswallow_invocations("accelerate launch --num_processes 2 -m medswallow.cli train r.yaml") == [["train", "r.yaml"]]
     cli = _cli()
     assert check_invocation(cli, ["build-corpus", "r.yaml", "-o", "out"]) is None
     assert check_invocation(cli, ["build-corpus", "r.yaml", "--outt", "x"]) is not None

@@ -469,9 +469,9 @@ KANA_NOT_NAMES = frozenset(
 PENDING_SCORE = 0.3
 """Score of a name candidate that needs NER to agree before it is reported (see ``ner.WindowNer``)."""
 
-_EN_TOKEN = r"(?:O'[A-Z][a-z]+|Mc[A-Z][a-z]+|Mac[A-Z][a-z]+|[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)*|[A-Z]{2,}(?=[ ][A-Z][a-z]))"
+_EN_TOKEN = r"(?:O'\p{Lu}\p{Ll}+|Mc\p{Lu}\p{Ll}+|Mac\p{Lu}\p{Ll}+|\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}?\p{Ll}+)*|[A-Z]{2,}(?:[-'][A-Z]+)*(?![a-z]))"
 _EN_PARTICLE = r"(?:(?:de|van|von|der|den|da|di|del|della|la|le|du|bin|ibn|al|el|ter)[ ])"
-_EN_NAME = rf"(?<![A-Za-z]){_EN_TOKEN}(?:[ ](?:[A-Z]\.[ ]?)?{_EN_PARTICLE}{{0,2}}{_EN_TOKEN}){{0,2}}"  # one line only: names never wrap
+_EN_NAME = rf"(?<![A-Za-z]){_EN_TOKEN}(?:[ ]\"{_EN_TOKEN}\")?(?:[ ](?:[A-Z]\.[ ]?)?{_EN_PARTICLE}{{0,2}}{_EN_TOKEN}){{0,2}}"  # one line only: names never wrap
 _TITLES = r"(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Professor|Nurse|Sister)"
 _EN_LABELS = (
     r"(?i:patient(?:'s)?\s?name|patient|name|pt|attending(?:\sphysician)?|physician|provider|surgeon|nurse|rn|"
@@ -480,7 +480,14 @@ _EN_LABELS = (
     r"emergency\scontact|contact|next\sof\skin|nok|guardian|caregiver|cc|author|seen\sby|examined\sby|"
     r"from|to|dear|sincerely|regards|verified\sby|reviewed\sby|ordered\sby|prescriber|prescribed\sby|caller|re|"
     r"regarding|assistant|surgeon|anesthesiologist|anaesthetist|resident|fellow|intern|technician|therapist|scribe|"
-    r"interpreter|witness|informant|historian|accompanied\sby|spouse|parent|patient\sname|name\sof\spatient)"
+    r"interpreter|witness|informant|historian|accompanied\sby|spouse|parent|patient\sname|name\sof\spatient|"
+    r"member|employee|screener|reporter|reported\sby|attendees|staff|claimant|guarantor|donor|decedent|insured|"
+    r"subscriber|participant(?:\sname)?(?:\s\(print\))?|completed\sby|signature(?:\sof\s[a-z/ ]+)?|"
+    r"person\sobtaining\sconsent|obtained\sby|authors?|crc|coordinator|recipient|requester|requested\sby|applicant|"
+    r"beneficiary|client|caller/pt|pt/caller|read\sby|performed\sby|collected\sby|drawn\sby|notified|"
+    r"patient'?s\sname|insured'?s\sname|(?:[0-9]+[a-z]?\.\s)?patient'?s\sname|discussant|presenter|moderator|"
+    r"counsel(?:l)?or|social\sworker|case\smanager|aide|cna|sitter|proxy|poa|agent|surrogate|contact\sname|"
+    r"emergency\scontact\sname|responsible\sparty|submitted\sby|prepared\sby|approved\sby|attested\sby)"
 )
 _RELATIONS = (
     r"(?:wife|husband|son|daughter|mother|father|sister|brother|spouse|partner|friend|neighbor|neighbour|caregiver|"
@@ -511,9 +518,19 @@ EN_STOP = frozenset(
         "Here", "Not", "Sure", "Going", "Feeling", "Calling", "Writing", "Sorry", "Glad", "Happy", "Concerned", "Worried",
         "Japanese", "English", "Chinese", "American", "Canadian", "British", "National", "Resident",
         "Caller", "Callback", "Callers", "Telephone", "Encounter", "Documented", "Dx",
+        "Triage", "Claims", "Claim", "Team", "Services", "Center", "Leaflet", "Relations", "Applications", "Clinical",
+        "Falls", "Guarantor", "Claimant", "Donor", "Employee", "Screener", "Reporter", "Attendees", "Staff", "Decedent",
+        "Signature", "Print", "Participant", "Coordinator", "Authors", "Recipient", "Applicant", "Subscriber", "Insured",
+        "Drug", "Negative", "NEG", "POS", "Background", "Methods", "Results", "Conclusion", "Objective", "Subjective",
     }
 )
 """Capitalised words that follow the same cues but are not names (headers, weekdays, roles)."""
+
+NOT_INITIALS = frozenset(
+    {"U.S.", "U.K.", "A.M.", "P.M.", "M.D.", "D.O.", "R.N.", "N.P.", "B.S.", "M.S.", "P.A.", "I.V.", "E.R.", "O.R.", "N.B.",
+     "P.O.", "Q.D.", "B.I.D.", "T.I.D.", "Q.I.D.", "P.R.N.", "D.C.", "U.S.A.", "E.U.", "M.A.", "B.A.", "R.N.C."}
+)
+"""Abbreviations written like initials."""
 
 EN_EPONYM_HEADS = regex.compile(
     r"^(?:'s|’s|s')?\s?(?:disease|syndrome|sign|signs|test|reflex|law|criteria|score|scale|classification|operation|"
@@ -548,7 +565,17 @@ _EN_CUES = (
     ("subject", rf"(?<![A-Za-z.][ ]|[a-z,][ ]|[A-Za-z]){_EN_NAME}(?=\s(?:feels|felt|reports|reported|denies|denied|states|stated|has|had|presents|presented|returns|returned|complains|c/o|tolerated|continues|remains|went|came|arrived|underwent|received|agrees|agreed|declined|refused|says|said|notes|noted|was\sseen|is\sseen|was\sadmitted|is\sdoing|was\sdischarged)\b)", 0.7),
     # two or more capitalised words mid-sentence: a name only if NER agrees (window NER / thorough mode)
     ("capitalized", rf"(?<=[a-z,;]\s){_EN_NAME}", PENDING_SCORE),
-    ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字|夫|妻|長男|長女|家族|連絡先)\s?[:・]?\s?){_EN_NAME}", 0.8),
+    ("ja_label", rf"(?<=(?:氏名|患者名|名前|患者|主治医|担当医|担当|記載者|紹介医|ローマ字|夫|妻|長男|長女|家族|連絡先|署名|技師|助手|Signature)\s?[:・：]?\s?){_EN_NAME}", 0.8),
+    # "GRANT, HOPE M", "PHAM, DUC", "Sorensen, K": surname, comma, given name or initial
+    ("last_first", r"(?<![A-Za-z,] ?)[A-Z][A-Z'\-]+,\s[A-Z][A-Z'\-]+(?:\s[A-Z]\.?)?(?![A-Za-z])", 0.6),
+    ("last_initial", r"(?<![A-Za-z,] ?)\p{Lu}\p{Ll}+,\s[A-Z](?![A-Za-z.])", 0.55),
+    # "K. Osei", "K.Ota", "R. Dunn": one initial and a surname
+    ("initial_surname", r"(?<![A-Za-z.])[A-Z]\.\s?(?:O'|Mc)?\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}\p{Ll}+)?(?![A-Za-z])", 0.6),
+    # "J.A.W.", "M.R.", "T.Y.": initials
+    ("initials", r"(?<![A-Za-z.])(?:[A-Z]\.){2,3}(?![A-Za-z])", 0.6),
+    ("title_initial", r"(?<=(?<![A-Za-z])(?:Mr|Mrs|Ms|Dr)\.?\s)[A-Z]\.?(?![A-Za-z])", 0.8),
+    # a name that opens a line of a roster or header: "Eleanor Whitfield    Age: 94", "1. W. Hargrove, MRN ..."
+    ("line_start", rf"(?<=^[ \t]*(?:[0-9]{{1,2}}\.\s|-\s|\|\s?)?){_EN_NAME}(?=\s{{2,}}|\s?\|\s|,\s(?:MRN|DOB|[0-9]{{1,3}}\s?[MF]\b|RN|MD|NP|PA)|\s\([0-9]{{1,3}}\s?[MF]?\)|\s—\s)", 0.6),
 )
 
 
@@ -589,7 +616,15 @@ class EnglishNameFinder:
             words.pop()
         if source in ("subject", "narrative") and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
             return None
-        if source == "capitalized" and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
+        if source in ("capitalized", "line_start") and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
+            return None
+        if source in ("capitalized", "line_start", "subject", "narrative", "credential", "patient") and all(
+            w.isupper() and len(w) > 1 for w in words
+        ):
+            return None  # an all-caps header, not a name, unless a label or title announced it
+        if source == "initials" and folded[s:e] in NOT_INITIALS:
+            return None
+        if source in ("last_first", "last_initial", "initial_surname") and any(w.strip(",.") in EN_STOP or w.strip(",.").title() in EN_STOP for w in words):
             return None
         if not words or e <= s:
             return None

@@ -49,7 +49,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field
 
@@ -485,9 +485,18 @@ class SynthStats:
                 "requests": self.requests, "cost_usd": self.cost_usd}
 
 
+class _Shown(NamedTuple):
+    """A passage as it may leave the stage: PII-redacted text (cut), title and id."""
+
+    text: str
+    title: str
+    id: str
+
+
 @dataclass
 class _Item:
     passage: Document
+    passage_id: str  # the passage's id, or a hash of it when it holds personal data
     text: str  # the passage as the teacher sees it: cut to max_passage_chars and PII-redacted
     style: str
     lang: str
@@ -532,34 +541,41 @@ class SynthQAGenerator:
             self._pii = PIIEngine(mode=self.options.pii_mode)
         return self._pii
 
-    def _items(self, doc: Document, passage: str | None = None, title: str | None = None) -> list[_Item]:
-        """The requests for one passage; ``passage`` and ``title`` are their redacted forms (redacted here if None)."""
-        if passage is None:
-            passage, title = self._redact_passages([doc])[0]
+    def _items(self, doc: Document, shown: _Shown | None = None) -> list[_Item]:
+        """The requests for one passage; ``shown`` is what of it may leave here (redacted here if None)."""
+        passage, title, passage_id = shown or self._redact_passages([doc])[0]
         digest = hashlib.sha256((self._settings + "\0" + passage).encode()).hexdigest()[:24]
         items = []
         for style in self.options.styles:
             for lang in self.options.languages:
-                item_id = f"{doc.id}:{style}:{lang}"
+                item_id = f"{passage_id}:{style}:{lang}"
                 seed = None
                 if self.options.sampling.seed is not None:
                     seed = (self.options.sampling.seed + int(hashlib.sha256(item_id.encode()).hexdigest()[:8], 16)) % (2**31)
-                messages = self.templates[style].render(lang, passage, doc.source, title or "")
-                items.append(_Item(doc, passage, style, lang, item_id, digest, messages, seed))
+                messages = self.templates[style].render(lang, passage, doc.source, title)
+                items.append(_Item(doc, passage_id, passage, style, lang, item_id, digest, messages, seed))
         return items
 
-    def _redact_passages(self, docs: list[Document]) -> list[tuple[str, str]]:
-        """(passage, title) of each document with PII replaced by placeholders: what a prompt may hold."""
-        texts, langs = [], []
+    def _redact_passages(self, docs: list[Document]) -> list[_Shown]:
+        """Passage, title and id of each document with PII replaced: what a prompt, a cache or a record may hold.
+
+        An id in which the engine finds personal data (a name, an e-mail) is replaced by a hash of it.
+        """
+        texts: list[str] = []
+        langs: list[str | None] = []
         cut = self.options.max_passage_chars
         for doc in docs:
             title = str(doc.meta.get("title", "")) if doc.meta else ""
             lang = doc.lang if doc.lang in ("ja", "en") else None
             # Redacted with some text past the cut, then cut: an identifier across the cut is seen whole.
-            texts += [doc.text[: cut + 200], title]
-            langs += [lang, lang]
-        redacted = [text for text, _ in self.pii.redact_batch(texts, langs)]
-        return [(redacted[2 * i][:cut], redacted[2 * i + 1]) for i in range(len(docs))]
+            texts += [doc.text[: cut + 200], title, f"id: {doc.id}"]
+            langs += [lang, lang, None]
+        red = [text for text, _ in self.pii.redact_batch(texts, langs)]
+        shown = []
+        for i, doc in enumerate(docs):
+            safe_id = doc.id if red[3 * i + 2] == texts[3 * i + 2] else f"{doc.source}:id-{hashlib.sha256(doc.id.encode()).hexdigest()[:16]}"
+            shown.append(_Shown(red[3 * i][:cut], red[3 * i + 1], safe_id))
+        return shown
 
     def _params(self, seed: int | None) -> Any:
         from medswallow.inference import SamplingParams
@@ -608,7 +624,7 @@ class SynthQAGenerator:
         return {"status": "generated", "qa": qa, "text": render_item(item.style, item.lang, qa), **usage}
 
     def _emit(self, item: _Item, outcome: dict[str, Any]) -> Document | Rejected:
-        meta = {"passage_id": item.passage.id, "passage_source": item.passage.source, "style": item.style,
+        meta = {"passage_id": item.passage_id, "passage_source": item.passage.source, "style": item.style,
                 "teacher": self.options.model, "latency_s": outcome.get("latency_s", 0.0),
                 "prompt_tokens": outcome.get("prompt_tokens", 0), "completion_tokens": outcome.get("completion_tokens", 0)}
         if "provenance" in outcome:
@@ -637,7 +653,7 @@ class SynthQAGenerator:
             self.stats.passages += 1
             if len(doc.text.strip()) < self.options.min_passage_chars:
                 self.stats.rejected["passage_too_short"] += 1
-                yield Rejected(id=doc.id, source=doc.source, stage=STAGE, reason="passage_too_short",
+                yield Rejected(id=self._redact_passages([doc])[0].id, source=doc.source, stage=STAGE, reason="passage_too_short",
                                detail=f"{len(doc.text.strip())} chars < {self.options.min_passage_chars}")
                 continue
             batch.append(doc)
@@ -656,8 +672,8 @@ class SynthQAGenerator:
             )
 
     def _run_batch(self, docs: list[Document]) -> Iterator[Document | Rejected]:
-        redacted = self._redact_passages(docs)
-        items = [it for doc, (text, title) in zip(docs, redacted, strict=True) for it in self._items(doc, text, title)]
+        shown = self._redact_passages(docs)
+        items = [it for doc, sh in zip(docs, shown, strict=True) for it in self._items(doc, sh)]
         self.stats.items += len(items)
         outcomes: list[dict[str, Any] | None] = [self.journal.get(it.item_id, it.fingerprint) for it in items]
         todo = [i for i, o in enumerate(outcomes) if o is None]

@@ -254,8 +254,9 @@ PLANTED_EN = (
 
 def planted_docs() -> list[Document]:
     return [
-        Document(id="notes:ja#1", text=PLANTED_JA, source="notes", lang="ja", meta={"title": "山田太郎さんの経過"}),
-        Document(id="notes:en#1", text=PLANTED_EN, source="notes", lang="en", meta={"title": "Follow-up of patient John Smith"}),
+        # ids built from a name and an e-mail: they must not reach item ids, meta or the journal either
+        Document(id="notes:山田太郎_1", text=PLANTED_JA, source="notes", lang="ja", meta={"title": "山田太郎さんの経過"}),
+        Document(id="notes:john.smith@example.com", text=PLANTED_EN, source="notes", lang="en", meta={"title": "Follow-up of patient John Smith"}),
     ]
 
 

@@ -133,7 +133,9 @@ def build(args: argparse.Namespace, arch: str, experts_dtype: str) -> tuple[Any,
     dtype = torch.bfloat16 if args.device == "cuda" else torch.float32
     t0 = time.perf_counter()
     if experts_dtype == "mxfp4":
-        model = load_mxfp4_model(config, None, device=device, dtype=dtype, attn_implementation="eager", seed=42)
+        model = load_mxfp4_model(
+            config, None, device=device, dtype=dtype, attn_implementation="eager", seed=42
+        )
     else:
         torch.manual_seed(42)
         with device:
@@ -143,7 +145,9 @@ def build(args: argparse.Namespace, arch: str, experts_dtype: str) -> tuple[Any,
     return model, time.perf_counter() - t0
 
 
-def plan_estimate(model_cfg: Any, args: argparse.Namespace, experts_dtype: str, total: int, trainable: int) -> dict[str, float]:
+def plan_estimate(
+    model_cfg: Any, args: argparse.Namespace, experts_dtype: str, total: int, trainable: int
+) -> dict[str, float]:
     from medswallow.train.plan import estimate_memory
 
     est = estimate_memory(
@@ -243,7 +247,9 @@ def run_write(args: argparse.Namespace) -> dict[str, Any]:
         weight_map[name] = file
         size += t.nbytes
         del t
-    (folder / "model.safetensors.index.json").write_text(json.dumps({"metadata": {"total_size": size}, "weight_map": weight_map}))
+    (folder / "model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": size}, "weight_map": weight_map})
+    )
     return {"checkpoint_gib": size / GIB, "write_s": time.perf_counter() - t0,
             "largest_tensor_gib": max(p.numel() for p in skeleton.parameters()) * 2 / GIB}  # fmt: skip
 
@@ -311,11 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tiny", action="store_true", help="tiny architecture (CPU smoke run)")
     ap.add_argument("--seq", type=int, default=None, help="tokens per sequence (default 2048; tiny 64)")
     ap.add_argument("--micro-batch", type=int, default=8)
-    ap.add_argument("--accum", type=int, default=2, help="micro-batches per optimizer step (8 x 2 = 16 sequences)")
+    ap.add_argument(
+        "--accum", type=int, default=2, help="micro-batches per optimizer step (8 x 2 = 16 sequences)"
+    )
     ap.add_argument("--r", type=int, default=16, help="LoRA rank (the 1-GPU recipe's)")
     ap.add_argument("--steps", type=int, default=3, help="timed optimizer steps")
     ap.add_argument("--warmup", type=int, default=1, help="optimizer steps left out of tokens/s")
-    ap.add_argument("--budget-s", type=float, default=540.0, help="stop starting runs after this many seconds")
+    ap.add_argument(
+        "--budget-s", type=float, default=540.0, help="stop starting runs after this many seconds"
+    )
     ap.add_argument("--scratch", default="/tmp/mxfp4-bench", help="where load-1layer writes its checkpoint")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -360,7 +370,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"dequant {r['shape']}: " + ", ".join(f"{k} {r[k]['median_s'] * 1e3:.1f} ms ({r[k]['GB_per_s']:.0f} GB/s, equal {r[k]['bit_equal']})" for k in ("torch", "triton") if k in r)
                   + f"; FP4 error rel {r['rel_frobenius_error']:.4f}")  # fmt: skip
         if name.startswith("load") and "load_s" in r:
-            print(f"load 1 layer: {r['checkpoint_gib']:.1f} GiB in {r['load_s']:.1f} s, host peak RSS {r['host_peak_rss_gib_after_load']:.1f} GiB")
+            print(
+                f"load 1 layer: {r['checkpoint_gib']:.1f} GiB in {r['load_s']:.1f} s, host peak RSS {r['host_peak_rss_gib_after_load']:.1f} GiB"
+            )
     return 0
 
 

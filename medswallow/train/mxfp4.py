@@ -149,13 +149,23 @@ def _triton_kernel() -> Any:
         # e2m1: sign, 2 exponent bits, 1 mantissa bit; exponent 0 is subnormal (0 or 0.5).
         lo_e = (lo >> 1) & 3
         hi_e = (hi >> 1) & 3
-        lo_v = tl.where(lo_e == 0, (lo & 1).to(tl.float32) * 0.5, ((lo & 1) + 2).to(tl.float32) * (1 << lo_e).to(tl.float32) * 0.25)
-        hi_v = tl.where(hi_e == 0, (hi & 1).to(tl.float32) * 0.5, ((hi & 1) + 2).to(tl.float32) * (1 << hi_e).to(tl.float32) * 0.25)
+        lo_v = tl.where(
+            lo_e == 0,
+            (lo & 1).to(tl.float32) * 0.5,
+            ((lo & 1) + 2).to(tl.float32) * (1 << lo_e).to(tl.float32) * 0.25,
+        )
+        hi_v = tl.where(
+            hi_e == 0,
+            (hi & 1).to(tl.float32) * 0.5,
+            ((hi & 1) + 2).to(tl.float32) * (1 << hi_e).to(tl.float32) * 0.25,
+        )
         lo_v = tl.where((lo & 8) != 0, -lo_v, lo_v) * scale[:, None]
         hi_v = tl.where((hi & 8) != 0, -hi_v, hi_v) * scale[:, None]
         values = tl.reshape(tl.join(lo_v, hi_v), (GROUPS, 32))
         c = tl.arange(0, 32)
-        tl.store(out_ptr + g[:, None] * 32 + c[None, :], values.to(out_ptr.dtype.element_ty), mask=mask[:, None])
+        tl.store(
+            out_ptr + g[:, None] * 32 + c[None, :], values.to(out_ptr.dtype.element_ty), mask=mask[:, None]
+        )
 
     return mxfp4_dequant
 
@@ -163,7 +173,9 @@ def _triton_kernel() -> Any:
 def _dequantize_triton(blocks: torch.Tensor, scales: torch.Tensor, out: torch.Tensor) -> None:
     kernel = _triton_kernel()
     if kernel is None:
-        raise UserError("MXFP4 dequantization with triton needs the triton package (it comes with CUDA torch)")
+        raise UserError(
+            "MXFP4 dequantization with triton needs the triton package (it comes with CUDA torch)"
+        )
     n_groups = scales.numel()
     groups_per_program = 64
     grid = (math.ceil(n_groups / groups_per_program),)
@@ -299,7 +311,9 @@ def convert_experts(experts: Any, device: torch.device, dtype: torch.dtype) -> N
     for name in EXPERT_PARAMETERS:
         experts_, k, n = getattr(experts, name).shape
         if k % BLOCK:
-            raise UserError(f"experts {name}: input size {k} is not a multiple of {BLOCK}; MXFP4 cannot hold it")
+            raise UserError(
+                f"experts {name}: input size {k} is not a multiple of {BLOCK}; MXFP4 cannot hold it"
+            )
         setattr(experts, name, placeholder((experts_, k, n), dtype, device))
         experts.register_buffer(
             f"{name}_blocks",
@@ -307,7 +321,9 @@ def convert_experts(experts: Any, device: torch.device, dtype: torch.dtype) -> N
             persistent=False,
         )
         experts.register_buffer(
-            f"{name}_scales", torch.empty(experts_, n, k // BLOCK, dtype=torch.uint8, device=device), persistent=False
+            f"{name}_scales",
+            torch.empty(experts_, n, k // BLOCK, dtype=torch.uint8, device=device),
+            persistent=False,
         )
     experts.forward = types.MethodType(_refuse_plain_forward, experts)
     setattr(experts, MXFP4_ATTR, True)
@@ -336,7 +352,9 @@ def checkpoint_files(source: Path) -> list[Path]:
     single = source / "model.safetensors"
     if single.is_file():
         return [single]
-    raise UserError(f"{source}: no model.safetensors or model.safetensors.index.json (safetensors weights needed)")
+    raise UserError(
+        f"{source}: no model.safetensors or model.safetensors.index.json (safetensors weights needed)"
+    )
 
 
 def iter_checkpoint(source: Path) -> Iterator[tuple[str, Any]]:
@@ -374,7 +392,9 @@ def build_mxfp4_model(config: Any, device: torch.device, dtype: torch.dtype, att
             module._parameters[attr] = torch.nn.Parameter(
                 torch.empty(param.shape, dtype=param.dtype, device=device), requires_grad=param.requires_grad
             )
-    rotary = model.model.rotary_emb  # its inv_freq is computed, not stored: build it again off the meta device
+    rotary = (
+        model.model.rotary_emb
+    )  # its inv_freq is computed, not stored: build it again off the meta device
     with torch.device("cpu"):
         model.model.rotary_emb = type(rotary)(config=config).to(device)
     leftover = [n for n, b in model.named_buffers() if b.is_meta]
@@ -438,29 +458,43 @@ def load_weights(model: Any, source: Path) -> dict[str, int]:
                 module, name, suffix = target
                 tensor = read()
                 if suffix == "":
-                    quantize_into(tensor, getattr(module, f"{name}_blocks"), getattr(module, f"{name}_scales"))
+                    quantize_into(
+                        tensor, getattr(module, f"{name}_blocks"), getattr(module, f"{name}_scales")
+                    )
                     stats["quantized"] += 1
                 else:
                     buf = getattr(module, f"{name}{suffix}")
                     if tuple(tensor.shape) != tuple(buf.shape):
-                        raise UserError(f"{source}: {key} has shape {tuple(tensor.shape)}, the config needs {tuple(buf.shape)}")
+                        raise UserError(
+                            f"{source}: {key} has shape {tuple(tensor.shape)}, the config needs {tuple(buf.shape)}"
+                        )
                     buf.copy_(tensor)
                     stats["mxfp4"] += suffix == "_blocks"
             elif key in params:
                 tensor = read()
                 if tuple(tensor.shape) != tuple(params[key].shape):
-                    raise UserError(f"{source}: {key} has shape {tuple(tensor.shape)}, the config needs {tuple(params[key].shape)}")
+                    raise UserError(
+                        f"{source}: {key} has shape {tuple(tensor.shape)}, the config needs {tuple(params[key].shape)}"
+                    )
                 params[key].copy_(tensor)
                 missing.discard(key)
             else:
-                raise UserError(f"{source}: tensor {key} matches nothing in the gpt-oss model its config.json describes")
+                raise UserError(
+                    f"{source}: tensor {key} matches nothing in the gpt-oss model its config.json describes"
+                )
             stats["tensors"] += 1
-    missing -= {n for n in missing if n.endswith("lm_head.weight") and getattr(model.config, "tie_word_embeddings", False)}
+    missing -= {
+        n
+        for n in missing
+        if n.endswith("lm_head.weight") and getattr(model.config, "tie_word_embeddings", False)
+    }
     if missing:
         raise UserError(f"{source}: weights missing from the checkpoint: {sorted(missing)[:5]}")
     experts = sum(1 for m in model.modules() if getattr(m, MXFP4_ATTR, False)) * len(EXPERT_PARAMETERS)
     if stats["quantized"] + stats["mxfp4"] != experts:
-        raise UserError(f"{source}: {stats['quantized'] + stats['mxfp4']} expert weights found, the config has {experts}")
+        raise UserError(
+            f"{source}: {stats['quantized'] + stats['mxfp4']} expert weights found, the config has {experts}"
+        )
     return stats
 
 
@@ -476,7 +510,9 @@ def load_mxfp4_model(
     """The model of ``config`` with MXFP4 experts on ``device``: from ``source`` (bf16 or MXFP4), or random."""
     model_type = getattr(config, "model_type", None)
     if model_type != "gpt_oss":
-        raise UserError(f"model.experts_dtype: mxfp4 is for gpt-oss models; this one is {model_type!r}: use bf16")
+        raise UserError(
+            f"model.experts_dtype: mxfp4 is for gpt-oss models; this one is {model_type!r}: use bf16"
+        )
     model = build_mxfp4_model(config, device, dtype, attn_implementation)
     if source is None:
         init_random(model, seed)
@@ -494,7 +530,9 @@ def _adapter_deltas(adapter_dir: Path, config: Any) -> dict[str, list[tuple[str,
 
     cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
     if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
-        raise UserError(f"{adapter_dir}: rank_pattern/alpha_pattern adapters are not supported by the streaming merge")
+        raise UserError(
+            f"{adapter_dir}: rank_pattern/alpha_pattern adapters are not supported by the streaming merge"
+        )
     r, alpha = int(cfg["r"]), float(cfg["lora_alpha"])
     scale = alpha / math.sqrt(r) if cfg.get("use_rslora") else alpha / r
     hidden, inter = int(config.hidden_size), int(config.intermediate_size)
@@ -516,7 +554,9 @@ def _adapter_deltas(adapter_dir: Path, config: Any) -> dict[str, list[tuple[str,
     return deltas
 
 
-def _delta(f: Any, name: str, a_key: str, b_key: str, scale: float, experts: int, device: torch.device) -> torch.Tensor:
+def _delta(
+    f: Any, name: str, a_key: str, b_key: str, scale: float, experts: int, device: torch.device
+) -> torch.Tensor:
     a = f.get_tensor(a_key).to(device, torch.float32)
     b = f.get_tensor(b_key).to(device, torch.float32)
     if ".experts." not in name:
@@ -574,7 +614,9 @@ def merge_adapter_streaming(
     def emit(name: str, weight: torch.Tensor) -> None:
         nonlocal shard_bytes
         for a_key, b_key, scale in deltas.get(name, []):
-            weight = weight.to(run_on, torch.float32) + _delta(lora, name, a_key, b_key, scale, experts, run_on)
+            weight = weight.to(run_on, torch.float32) + _delta(
+                lora, name, a_key, b_key, scale, experts, run_on
+            )
             used.add(name)
         if weight.is_floating_point():
             weight = weight.to(out_dtype)
@@ -634,7 +676,11 @@ def _copy_tokenizer(base: Path, adapter_dir: Path, out_dir: Path) -> None:
     import shutil
 
     for name in TOKENIZER_FILES:
-        source = adapter_dir / name if (adapter_dir / name).is_file() and name != "generation_config.json" else base / name
+        source = (
+            adapter_dir / name
+            if (adapter_dir / name).is_file() and name != "generation_config.json"
+            else base / name
+        )
         if source.is_file():
             shutil.copy2(source, out_dir / name)
 
@@ -656,10 +702,15 @@ def weight_bytes(config: Any, total: int, trainable: int, dtype_bytes: int, expe
     if experts_dtype != "mxfp4":
         return float(total * dtype_bytes)
     experts = expert_values(config)
-    per_layer = int(getattr(config, "num_local_experts", 0)) * 2 * int(getattr(config, "hidden_size", 0)) * int(
-        getattr(config, "intermediate_size", 0)
+    per_layer = (
+        int(getattr(config, "num_local_experts", 0))
+        * 2
+        * int(getattr(config, "hidden_size", 0))
+        * int(getattr(config, "intermediate_size", 0))
     )
-    return (total - experts) * dtype_bytes + experts * BYTES_PER_VALUE + per_layer * dtype_bytes + trainable * 4
+    return (
+        (total - experts) * dtype_bytes + experts * BYTES_PER_VALUE + per_layer * dtype_bytes + trainable * 4
+    )
 
 
 def placement_note(
@@ -678,7 +729,9 @@ def placement_note(
     mxfp4 = need("mxfp4", 1)
     gpus = next((n for n in (1, 2, 4, 8, 16, 32, 64) if need("bf16", n) <= usable), None)
     bf16 = f"bf16 experts need {need('bf16', 1) / 2**30:.0f} GiB on one GPU" + (
-        f" (fits: {gpus} GPU{'s with FSDP/ZeRO-3' if gpus > 1 else ''})" if gpus else " (more than 64 GPUs' worth)"
+        f" (fits: {gpus} GPU{'s with FSDP/ZeRO-3' if gpus > 1 else ''})"
+        if gpus
+        else " (more than 64 GPUs' worth)"
     )
     mx = f"MXFP4 experts (model.experts_dtype: mxfp4) need {mxfp4 / 2**30:.0f} GiB: " + (
         "one GPU" if mxfp4 <= usable else f"more than one GPU of {usable / 2**30:.0f} GiB usable"

@@ -84,7 +84,6 @@ def test_bf16_and_mxfp4_checkpoints_load_to_the_same_model(tiny_model_dir, mxfp4
     from safetensors.torch import load_file
     from transformers import AutoConfig
 
-    from medswallow.train.modeling import load_model_config
     from medswallow.train.mxfp4 import load_mxfp4_model, mxfp4_bytes
 
     config = AutoConfig.from_pretrained(tiny_model_dir)
@@ -100,9 +99,13 @@ def test_bf16_and_mxfp4_checkpoints_load_to_the_same_model(tiny_model_dir, mxfp4
             assert p.stride() == (0, 0, 0) and not p.requires_grad  # placeholders: shape only
         else:
             assert torch.equal(p, original[name].float()), name
-    layers, e, h, i = config.num_hidden_layers, config.num_local_experts, config.hidden_size, config.intermediate_size
+    layers, e, h, i = (
+        config.num_hidden_layers,
+        config.num_local_experts,
+        config.hidden_size,
+        config.intermediate_size,
+    )
     assert mxfp4_bytes(from_bf16) == layers * e * (h * 2 * i + i * h) * 17 // 32  # 4.25 bits a value
-    assert load_model_config is not None
 
 
 def test_a_checkpoint_that_does_not_match_its_config_is_refused(tiny_model_dir, tmp_path):
@@ -119,7 +122,10 @@ def test_a_checkpoint_that_does_not_match_its_config_is_refused(tiny_model_dir, 
     save_file(state, broken / "model.safetensors")
     with pytest.raises(UserError, match="expert weights found"):
         load_mxfp4_model(
-            AutoConfig.from_pretrained(broken), broken, device=torch.device("cpu"), dtype=torch.float32,
+            AutoConfig.from_pretrained(broken),
+            broken,
+            device=torch.device("cpu"),
+            dtype=torch.float32,
             attn_implementation="eager",
         )
 
@@ -194,10 +200,9 @@ def test_mxfp4_experts_refuse_full_fine_tuning(mxfp4_dir, tmp_path):
 @pytest.mark.parametrize("base", ["mxfp4", "bf16"])
 def test_streaming_merge_equals_dequantize_plus_lora_delta(mxfp4_dir, tiny_model_dir, tmp_path, base):
     import torch
+    from peft import PeftModel
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
-
-    from peft import PeftModel
 
     from medswallow.train.modeling import load_model
     from medswallow.train.mxfp4 import merge_adapter_streaming
@@ -207,7 +212,9 @@ def test_streaming_merge_equals_dequantize_plus_lora_delta(mxfp4_dir, tiny_model
     model = _peft(load_model(recipe), recipe)
     model.save_pretrained(tmp_path / "adapter")
     # Tiny shards: the merge must spread the model over several files and index them.
-    merged = merge_adapter_streaming(base_dir, tmp_path / "adapter", tmp_path / "merged", "float32", max_shard_bytes=2**20)
+    merged = merge_adapter_streaming(
+        base_dir, tmp_path / "adapter", tmp_path / "merged", "float32", max_shard_bytes=2**20
+    )
     index = json.loads((merged / "model.safetensors.index.json").read_text())
     assert len(set(index["weight_map"].values())) > 1
     assert "quantization_config" not in json.loads((merged / "config.json").read_text())
@@ -219,7 +226,9 @@ def test_streaming_merge_equals_dequantize_plus_lora_delta(mxfp4_dir, tiny_model
     for key, value in expected.items():
         assert torch.allclose(got[key], value, rtol=1e-6, atol=1e-6), key
     changed = [k for k in expected if ".experts." in k and not k.endswith("bias")]
-    assert changed and all(not torch.equal(got[k], load_file(tiny_model_dir / "model.safetensors")[k].float()) for k in changed)
+    assert changed and all(
+        not torch.equal(got[k], load_file(tiny_model_dir / "model.safetensors")[k].float()) for k in changed
+    )
     if base == "bf16":
         return  # merged into the unquantized weights: better than what trained, not equal to it
     # The folder loads as a plain model (what vLLM reads) and scores like the adapter on the MXFP4 path.
@@ -255,6 +264,31 @@ def test_train_command_with_mxfp4_experts_trains_and_exports_a_servable_folder(m
     adapter = load_file(tmp_path / "out" / "adapter" / "adapter_model.safetensors")
     assert any(".experts." in k for k in adapter)  # the adapter alone is saved too
     merged = {k: v for f in result.model_dir.glob("model-*.safetensors") for k, v in load_file(f).items()}
-    assert "model.layers.0.mlp.experts.gate_up_proj" in merged and not any(k.endswith("_blocks") for k in merged)
+    assert "model.layers.0.mlp.experts.gate_up_proj" in merged and not any(
+        k.endswith("_blocks") for k in merged
+    )
     assert merged["model.layers.0.mlp.experts.gate_up_proj"].dtype == torch.float32
     assert (result.model_dir / "tokenizer.json").is_file()
+
+
+# ------------------------------------------------------------------------------------------------- the plan
+
+
+def test_the_plan_says_which_gpus_the_120b_needs_with_and_without_mxfp4_experts():
+    from transformers import GptOssConfig
+
+    from medswallow.train.mxfp4 import expert_values, placement_note, weight_bytes
+    from medswallow.train.plan import GIB, MemoryEstimate
+
+    config = GptOssConfig(num_hidden_layers=36, num_local_experts=128)  # gpt-oss-120b's shape
+    total, trainable = 116_829_156_672, 1_073_627_136  # counted on the meta device (LoRA r=16)
+    assert expert_values(config) == 36 * 128 * 3 * 2880 * 2880
+    mxfp4 = weight_bytes(config, total, trainable, 2, "mxfp4")
+    assert 68 * GIB < mxfp4 < 69 * GIB  # 60.8 GiB of MXFP4 experts measured on an H200, + bf16 rest + scratch
+    memory = MemoryEstimate(weights=0.0, gradients=4 * GIB, optimizer=8 * GIB, activations=15 * GIB)
+    note = placement_note(config, (total, trainable), memory, "bf16", 2, 0.92 * 140 * GIB)
+    assert note is not None
+    assert "fits: 4 GPUs with FSDP/ZeRO-3" in note and "need 96 GiB: one GPU" in note
+    # A model that fits as it is gets no note; a non-gpt-oss model never does.
+    assert placement_note(config, (total, trainable), memory, "bf16", 2, 1000 * GIB) is None
+    assert placement_note(type("C", (), {"model_type": "llama"})(), (total, trainable), memory, "bf16", 2, GIB) is None

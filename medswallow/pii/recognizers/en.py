@@ -177,7 +177,7 @@ class EnStreetAddressRecognizer(MedPatternRecognizer):
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         (
             "street",
-            r"(?<![0-9A-Za-z])[0-9]{1,6}\s(?:[NSEW]\.?\s)?(?:[A-Z][a-z]+\.?\s|[0-9]{1,3}(?:st|nd|rd|th)\s){1,3}"
+            r"(?<![0-9A-Za-z])[0-9]{1,6}\s(?:[NSEW]{1,2}\.?\s)?(?:[A-Z][a-z]+\.?\s|[0-9]{1,3}(?:st|nd|rd|th)\s){1,3}"
             + _STREET_TYPES
             + r"\.?(?![a-z])(?:,?\s(?:Apt|Apartment|Suite|Ste|Unit|Room|#)\.?\s?#?[0-9A-Za-z\-]+)?"
             r"(?:,\s(?:[A-Z][a-z]+\s?){1,3})?(?:,\s?[A-Z]{2})?(?:\s[0-9]{5}(?:-[0-9]{4})?)?",
@@ -185,6 +185,51 @@ class EnStreetAddressRecognizer(MedPatternRecognizer):
         ),
     ]
     CONTEXT: ClassVar[list[str]] = ["address", "lives", "resides", "home"]
+
+
+_STATES = (
+    r"(?:A[LKZR]|C[AOT]|D[EC]|FL|GA|HI|I[DLNA]|K[SY]|LA|M[EDAINSOT]|N[EVHJMYCD]|O[HKR]|PA|RI|S[CD]|T[NX]|UT|V[TA]|W[AVIY]|PR|GU)"
+)
+_PLACE = r"(?:\p{Lu}\p{Ll}+(?:[\s-]\p{Lu}\p{Ll}+){0,2})"
+
+
+class EnPlaceRecognizer(MedPatternRecognizer):
+    """Towns of residence, origin or travel, P.O. boxes and units: ``Dayton, OH``, ``lives alone in Bellevue``.
+
+    Spec: a capitalised place name before ``, ST`` (a US state code); after a place label (City:, County:,
+    Birthplace:); or after ``in/from/to/near`` when a residence or travel word (lives, moving, visiting, flying,
+    relatives...) comes shortly before. ``P.O. Box N`` and ``Apt/Suite/Unit N`` after a comma. Hospital rooms
+    (Rm 5112-B) are not places.
+    """
+
+    ENTITY = "LOCATION"
+    LANGUAGE = "any"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        ("city_state", rf"(?<![A-Za-z]){_PLACE}(?=,\s?{_STATES}(?![A-Za-z])|\s{_STATES}\s[0-9]{{5}})", 0.7),
+        ("labelled", rf"(?<=(?i:city|county|town|birthplace|place\sof\sbirth|residence|hometown|city/state)\s?[:\-]?\s){_PLACE}", 0.7),
+        (
+            "travel",
+            rf"(?<=(?i:lives?|living|resides?|relatives|moving|moved|relocating|visiting|flying|flies|flew|drive|travel\w*|trip|"
+            rf"holiday|vacation|cabin|house|daughter's|sister's|son's|brother's|mother's|born|raised|staying|returned|"
+            rf"returning|home)\b[^.\n]{{0,25}}?\b(?:in|from|to|near)\s){_PLACE}",
+            0.6,
+        ),
+        ("po_box", r"(?i:P\.?\s?O\.?\sBox)\s[0-9]{1,6}", 0.8),
+        ("unit", r"(?<=,\s)(?:Apt|Apartment|Suite|Ste|Unit)\.?\s?#?[0-9][0-9A-Za-z\-]*", 0.7),
+    ]
+
+    def rescore(self, match: str, score: float) -> float:
+        from medswallow.pii.names import EN_STOP
+
+        first = match.split()[0] if match.split() else match
+        return 0.0 if first in EN_STOP or first in _NOT_PLACES else score
+
+
+_NOT_PLACES = frozenset(
+    {"Hospital", "Clinic", "Center", "Medical", "Health", "Care", "General", "University", "Memorial", "Regional",
+     "County", "Community", "St", "Saint", "Mercy", "Mount", "Kaiser", "The", "Our", "Their", "His", "Her", "Japan",
+     "Canada", "Mexico", "Ireland", "China", "India", "Korea", "Vietnam", "Brazil", "Philippines", "Europe", "Asia"}
+)
 
 
 class UsZipCodeRecognizer(MedPatternRecognizer):
@@ -206,5 +251,6 @@ EN_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (
     EnDateRecognizer,
     EnAgeRecognizer,
     EnStreetAddressRecognizer,
+    EnPlaceRecognizer,
     UsZipCodeRecognizer,
 )

@@ -310,11 +310,22 @@ class JpAddressRecognizer(MedPatternRecognizer):
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("street", rf"{_ADDR_LABEL}(?:{_PREF}?\s?{_MUNI}|{_PREF}\s?{_KANA_MUNI})\s?{_STREET}{_BUILDING}", 0.75),
         ("municipality", rf"{_ADDR_LABEL}{_PREF}?\s?(?:{_MUNI}|{_KANA_MUNI})(?=在住|に住|在|へ転居|から転居)", 0.6),
-        ("labelled_municipality", r"(?<=(?:住所|現住所|居住地)" + _SEP + rf"){_PREF}?\s?(?:{_MUNI}|{_KANA_MUNI})", 0.6),
+        ("labelled_municipality", r"(?<=(?:住所|現住所|居住地|出身地?|実家)" + _SEP + rf"){_PREF}?\s?(?:{_MUNI}|{_KANA_MUNI})", 0.6),
+        # a city or ward on its own: in brackets, after a prefecture, or before 在住/に/へ/出身 (川越市, 岐阜県多治見市)
+        (
+            "bare_municipality",
+            rf"(?:(?<={_PREF})|(?<=[（(、\s]))(?:{_MUNI}|{_KANA_MUNI})(?![\p{{Han}}])(?=[）)、。\s]|に|へ|で|から|出身|在住|の実家|$)",
+            0.6,
+        ),
+        # a building and room after a space, following a street number (豊橋市花田町 12-5 コーポ花田 203)
+        (
+            "building",
+            r"(?<=[0-9](?:号|番地?)?[ ]{1,2})(?![\p{Han}]*番号)[\p{Han}\p{Katakana}ー\p{Hiragana}A-Z][\p{Han}\p{Katakana}ー\p{Hiragana}A-Za-z]{1,13}\s?[0-9]{1,4}(?:\s?(?:号室|F|階))?(?:[0-9]{1,4}号室)?(?=[\s、。)）(（]|$)",
+            0.7,
+        ),
     ]
     CONTEXT: ClassVar[list[str]] = ["住所", "自宅", "在住", "居住", "〒"]
-    # An institution's address (a letterhead) is not personal data.
-    NEGATIVE_CONTEXT: ClassVar[list[str]] = ["病院", "医院", "クリニック", "センター", "大学", "学会"]
+    NEGATIVE_CONTEXT: ClassVar[list[str]] = ["病室", "病棟"]
     CONTEXT_WINDOW = (6, 0)
 
 

@@ -141,9 +141,9 @@ def load_model(recipe: BaseRecipe) -> PreTrainedModel:
             raise UserError("model.experts_dtype: mxfp4 keeps the experts frozen; it needs method: lora")
         if sharded_launch() or int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UserError("model.experts_dtype: mxfp4 trains on one GPU per run; launch it without accelerate")
-        source = None if spec.random_init else Path(model_source(recipe))
-        if source is not None and not source.is_dir():
-            raise UserError(f"model.experts_dtype: mxfp4 reads a local HF folder; {source} is not one (hf download it)")
+        from medswallow.train.mxfp4 import local_folder
+
+        source = None if spec.random_init else local_folder(model_source(recipe), spec.revision)
         model = load_mxfp4_model(
             config, source, device=device, dtype=kwargs["dtype"], attn_implementation=kwargs["attn_implementation"],
             seed=recipe.train.seed,

@@ -367,6 +367,23 @@ def iter_checkpoint(source: Path) -> Iterator[tuple[str, Any]]:
                 yield key, functools.partial(f.get_tensor, key)
 
 
+def local_folder(source: str, revision: str | None = None) -> Path:
+    """The folder of a local model or of a hub id already in the HF cache (the loader reads files directly)."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(source, revision=revision, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any miss (not cached, bad id, no hub package) gets the same advice
+        raise UserError(
+            f"model.experts_dtype: mxfp4 reads the weights from a folder; {source!r} is neither a local folder "
+            f"nor in the HF cache: download it first (hf download {source} --local-dir DIR) and point "
+            "model.name_or_path at DIR"
+        ) from None
+
+
 def _plain_config(config: Any) -> Any:
     if getattr(config, "quantization_config", None) is None:
         return config
@@ -586,7 +603,7 @@ def merge_adapter_streaming(
     from safetensors.torch import save_file
     from transformers import AutoConfig
 
-    base = Path(base)
+    base = local_folder(str(base))
     if not (adapter_dir / "adapter_config.json").is_file():
         raise UserError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json)")
     config = AutoConfig.from_pretrained(str(base))

@@ -187,6 +187,15 @@ def test_loss_and_lora_gradients_equal_the_dequantize_up_front_path(mxfp4_dir, t
     assert all(".lora_" in n for n, p in model.named_parameters() if p.requires_grad)
 
 
+def test_a_hub_id_that_is_not_downloaded_is_named_with_the_fix(monkeypatch, tmp_path):
+    from medswallow.train.mxfp4 import local_folder
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))  # an empty cache
+    with pytest.raises(UserError, match="hf download nobody/no-such-model"):
+        local_folder("nobody/no-such-model")
+    assert local_folder(str(tmp_path)) == tmp_path
+
+
 def test_mxfp4_experts_refuse_full_fine_tuning(mxfp4_dir, tmp_path):
     from medswallow.train.modeling import load_model
 

@@ -158,7 +158,7 @@ def check_grads(args: argparse.Namespace) -> int:
     for col in ("path", "dtype", "|loss diff|", "worst tensor |g - g_ref| / |g_ref|", "median tensor", "verdict"):
         table.add_column(col, justify="left" if col in ("path", "verdict") else "right")
     failed = False
-    for dtype in [torch.float32] + ([torch.bfloat16] if cuda else []):
+    for dtype in [torch.float32] + ([torch.bfloat16] if cuda or args.bf16 else []):
         # float32: the levers must match the reference up to summation order. bfloat16: plain bf16 already
         # differs from float32 by bf16's rounding (the noise floor, per tensor); a lever is wrong only when its
         # error is well above that floor, tensor by tensor (a wrong lever is off by O(1), not by a factor of 2).
@@ -215,6 +215,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="default: auto")
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--check-grads", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="--check-grads: the bfloat16 rows on CPU too (always on GPU)")
     args = ap.parse_args(argv)
     if args.seq is None:
         args.seq = 128 if args.tiny else 2048

@@ -153,9 +153,9 @@ def _check_out_dir(layout: Layout, plan: dict[str, Any], overwrite: bool) -> Non
                 "pass --overwrite to start over"
             )
         return
-    # A marked directory without a finished plan: a run stopped while planning; its own files may stay.
-    ignored = {layout.marker.name, *OWNED} if is_build else set()
-    leftovers = [p.name for p in out.iterdir() if p.name not in ignored] if out.exists() else []
+    # A marked directory without a finished plan (cleared by --overwrite, or a run stopped while planning)
+    # is this tool's own; files a user added there are left alone.
+    leftovers = [p.name for p in out.iterdir()] if out.exists() and not is_build else []
     if leftovers:
         raise UserError(
             f"{out} is not empty and holds no build to resume ({', '.join(sorted(leftovers)[:5])}); "
@@ -338,8 +338,8 @@ class Runner:
             ray.shutdown()
 
     def _fail(self, stage: str, layout: Layout, tasks: int, exc: BaseException | None) -> None:
-        if exc is not None and no_space(exc):
-            raise_no_space(layout)
+        if (exc is not None and no_space(exc)) or _disk_full(layout.out):
+            raise_no_space(layout)  # (a worker on a full disk may not even manage to write its error file)
         where = ""
         for path in sorted((layout.work / "errors").glob(f"{stage}-*.txt")):
             lines = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
@@ -368,6 +368,13 @@ def no_space(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path).free < 1 << 20
+    except OSError:
+        return False
 
 
 def raise_no_space(layout: Layout) -> None:

@@ -58,9 +58,11 @@ def test_overwrite_replaces_its_own_build_and_keeps_foreign_files(cli, tmp_path)
     res = cli("build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "1")
     assert res.returncode == 0, res.stderr
     assert (out / ".medswallow-build.json").is_file()
+    (out / "my-notes.txt").write_text("kept", encoding="utf-8")
     res = cli("build-corpus", str(recipe), "-o", str(out), "--quiet", "--workers", "1", "--overwrite", "--set", "seed=3")
     assert res.returncode == 0, res.stderr
     assert manifest(out)["seed"] == 3
+    assert (out / "my-notes.txt").read_text(encoding="utf-8") == "kept"
 
 
 def test_output_below_a_file_is_a_one_line_error(cli, tmp_path):

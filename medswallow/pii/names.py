@@ -220,6 +220,7 @@ class JapaneseNameFinder:
         hits = self._sudachi_runs(folded, toks)
         hits.extend(self._cue_names(folded, toks))
         hits.extend(self._kana_child_names(folded, start, end))
+        hits.extend(ja_label_names(folded, start, end))
         return hits
 
     # -- names Sudachi knows ---------------------------------------------------------------------------
@@ -491,9 +492,15 @@ _EN_LABELS = (
 )
 _RELATIONS = (
     r"(?:wife|husband|son|daughter|mother|father|sister|brother|spouse|partner|friend|neighbor|neighbour|caregiver|"
-    r"niece|nephew|grandson|granddaughter|fiancée?|boyfriend|girlfriend|aunt|uncle|cousin|mom|dad)"
+    r"niece|nephew|grandson|granddaughter|fiancée?|boyfriend|girlfriend|aunt|uncle|cousin|mom|dad|grandma|grandpa|"
+    r"grandmother|grandfather|nurse|pharmacist|navigator|aide|tech|technician|therapist|phlebotomist|coordinator|"
+    r"epidemiologist|chaplain|dietitian|midwife|doula|counsel(?:l)?or|scheduler|receptionist|operator|investigator|"
+    r"(?:spoke|talked|called|met)\s(?:with|to))"
 )
-_CREDENTIALS = r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|PharmD|PhD|DDS|MSW|LCSW|CNA|LPN|APRN|FNP|CNM)"
+_CREDENTIALS = (
+    r"(?:MD|M\.D\.|DO|D\.O\.|RN|NP|PA-C|PA|PharmD|PhD|DDS|MSW|LCSW|CNA|LPN|APRN|FNP|FNP-C|CNM|CRNA|MDI|RRT|CRA|CRC|"
+    r"MA|BSN|CCRC|PGY-?[0-9]|RD|PT|OT|SLP|DPT|LMSW|CMA|EMT|CPhT|RPh|ScD|MPH|MBBS)"
+)
 
 EN_STOP = frozenset(
     {
@@ -518,10 +525,10 @@ EN_STOP = frozenset(
         "Here", "Not", "Sure", "Going", "Feeling", "Calling", "Writing", "Sorry", "Glad", "Happy", "Concerned", "Worried",
         "Japanese", "English", "Chinese", "American", "Canadian", "British", "National", "Resident",
         "Caller", "Callback", "Callers", "Telephone", "Encounter", "Documented", "Dx",
-        "Triage", "Claims", "Claim", "Team", "Services", "Center", "Leaflet", "Relations", "Applications", "Clinical",
+        "Triage", "Claims", "Claim", "Services", "Center", "Leaflet", "Relations", "Applications", "Clinical",
         "Falls", "Guarantor", "Claimant", "Donor", "Employee", "Screener", "Reporter", "Attendees", "Staff", "Decedent",
         "Signature", "Print", "Participant", "Coordinator", "Authors", "Recipient", "Applicant", "Subscriber", "Insured",
-        "Drug", "Negative", "NEG", "POS", "Background", "Methods", "Results", "Conclusion", "Objective", "Subjective",
+        "Drug", "NEG", "POS", "Background", "Methods", "Conclusion", "Objective", "Subjective",
     }
 )
 """Capitalised words that follow the same cues but are not names (headers, weekdays, roles)."""
@@ -555,7 +562,9 @@ _EN_CUES = (
     ("label", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?){_EN_NAME}", 0.8),
     ("patient", rf"(?<=(?<![A-Za-z])(?:Pt|Patient|patient)\s){_EN_NAME}", 0.7),
     ("signed", rf"(?<=(?<![A-Za-z])(?i:electronically\ssigned\sby|signed\sby|dictated\sby|seen\sby|examined\sby|referred\sby|verified\sby|reviewed\sby|ordered\sby|prescribed\sby|counseled\sby|cc)\s){_EN_NAME}", 0.8),
-    ("credential", rf"{_EN_NAME}(?=,?\s{_CREDENTIALS}(?![A-Za-z]))", 0.8),
+    ("credential", rf"{_EN_NAME}(?=,?\s\(?{_CREDENTIALS}(?![A-Za-z]))", 0.8),
+    ("label_last_first", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?)\p{{Lu}}\p{{Ll}}+(?:[-']\p{{Lu}}\p{{Ll}}+)?,\s\p{{Lu}}\p{{Ll}}+", 0.8),
+    ("paren_after_role", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}|pt|ot|st|rn|aide|billing|care|ma|np|md)\s\(){_EN_NAME}(?=\))", 0.7),
     ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS})\s?[:,]?\s(?:is\s|was\s|named\s)?){_EN_NAME}", 0.7),
     ("self", rf"(?<=(?<![A-Za-z])(?i:this\sis|my\sname\sis|i\sam|i'm|name\sis)\s){_EN_NAME}", 0.7),
     ("signoff", rf"(?<=(?<![A-Za-z])(?:Thanks|Thank\syou|Sincerely|Regards|Best\sregards|Kind\sregards|Best|Cheers|Respectfully|Warmly),?\s{{0,3}}){_EN_NAME}(?=\s*$|\s*\n|,)", 0.75),
@@ -579,13 +588,62 @@ _EN_CUES = (
 )
 
 
+_JA_ROLE_LABELS = (
+    "担当医", "受持看護師", "担当看護師", "看護師", "受付者", "受診者", "記録者", "記録", "記載者", "記載医", "記載", "確認者",
+    "確認", "依頼医", "判定医", "読影医", "指定医", "当直医", "主治医", "執刀医", "術者", "助手", "第一助手", "第二助手",
+    "器械出し", "外回り", "麻酔", "薬剤師", "管理栄養士", "社会福祉士", "調査員", "リーダー", "夜勤", "日勤", "ICT", "演者",
+    "申請者", "届出人", "キーパーソン", "筆頭者の氏名", "保護者", "保護者自署", "氏名", "患者", "患児", "本人", "夫", "妻",
+    "母", "父", "長男", "長女", "次男", "次女", "息子", "娘", "孫", "姪", "甥", "兄", "姉", "弟", "妹", "祖母", "祖父",
+    "家族連絡", "相談者", "報告者", "発見者", "通訳", "スクリーナー", "細胞診専門医", "病理医", "検査者", "技師", "Ns.", "Ns",
+    "医療安全管理者", "感染管理室", "担当", "署名", "自署", "受ける人の氏名", "患者氏名", "フリガナ", "ふりがな",
+)
+"""Role and field labels after which a short kanji/kana phrase is a name (担当医：平 あかり, 看護師 南 さやか)."""
+_JA_LABEL_VALUE = regex.compile(
+    r"(?:(?P<lab>" + "|".join(regex.escape(w) for w in sorted(_JA_ROLE_LABELS, key=len, reverse=True)) + r")"
+    r"|(?P<gen>[\p{Han}\p{Katakana}ー]{1,6}(?:者|医|師|士|員)))"
+    r"(?:[（(]ふりがな[）)])?(?P<sep>\s?[：:]\s?|[ 　]|(?<=Ns\.?))(?:(?:母|父|妻|夫|長男|長女|Ns\.?)[ 　]?)?"
+    r"(?P<v>[ｦ-ﾟ]{2,}(?:[ ][ｦ-ﾟ]{1,})?|[\p{Hiragana}]{2,5}[ 　][\p{Hiragana}]{1,5}"
+    r"|[\p{Katakana}ー]{1,8}(?:・[\p{Katakana}ー]{1,8}){1,3}"
+    r"|[\p{Han}々]{1,3}(?:[ 　][\p{Han}々\p{Hiragana}\p{Katakana}ー]{1,4})?)"
+    r"(?=[\s、。,，（(）)／/・」]|へ|が|に|と|の|は|で|より|から|様|さん|先生|医師|Dr|Ns|$|[0-9])",
+    regex.MULTILINE,
+)
+_JA_VALUE_STOP = frozenset(
+    {"済", "未", "有", "無", "可", "不可", "要", "不要", "同上", "本日", "不明", "済み", "同", "特記", "未定", "実施", "予定",
+     "中止", "継続", "変更", "有り", "無し", "なし", "あり", "全員", "全身", "局所", "自宅", "施設", "当院", "他院", "同席",
+     "連絡", "説明", "報告", "記入", "署名", "印", "日付", "年月日", "前", "後", "中", "外来", "病棟", "入院", "退院"}
+)
+
+
+def ja_label_names(folded: str, start: int = 0, end: int | None = None) -> list[NameHit]:
+    """Names right after a role or field label (see ``_JA_ROLE_LABELS``), found without a tokenizer."""
+    hits: list[NameHit] = []
+    for m in _JA_LABEL_VALUE.finditer(folded, start, len(folded) if end is None else end):
+        value = m.group("v")
+        if m.group("gen") and ":" not in m.group("sep") and "：" not in m.group("sep"):
+            continue  # a generic role word (…者/…医) is a label only with a colon
+        head = value.split()[0] if value.split() else value
+        if (
+            head in _JA_VALUE_STOP
+            or value in ROLE_WORDS
+            or head in ROLE_WORDS
+            or value in NAME_LABELS
+            or value.endswith(_INSTITUTION_SUFFIXES)
+            or any(w in value for w in ("科", "院", "病", "室", "棟", "部", "センター", "薬局"))
+            or any(folded[m.end("v") :].startswith(h) for h in EPONYM_HEADS)
+        ):
+            continue
+        hits.append(NameHit(m.start("v"), m.end("v"), 0.6, "ja-label"))
+    return hits
+
+
 class EnglishNameFinder:
     """Finds English (and romaji) person names from cue patterns; see the module docstring."""
 
     def __init__(self) -> None:
         from medswallow.pii.recognizers.base import lookbehind_to_group
 
-        self._patterns = [(name, regex.compile(lookbehind_to_group(rx)), score) for name, rx, score in _EN_CUES]
+        self._patterns = [(name, regex.compile(lookbehind_to_group(rx), regex.MULTILINE), score) for name, rx, score in _EN_CUES]
 
     def find(self, text: str, start: int = 0, end: int | None = None) -> list[NameHit]:
         end = len(text) if end is None else end

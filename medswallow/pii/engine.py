@@ -207,6 +207,7 @@ class PIIEngine:
         kept = [c for c in cands if c.score >= self.score_threshold and c.label in self.labels and c.end > c.start]
         if "PERSON" in self.labels:
             kept += propagate_names(text, kept, self.score_threshold)
+            kept += bracket_readings(text, kept, self.score_threshold)
         merged = resolve_overlaps(kept)
         return [
             Span(c.start, c.end, c.label, round(c.score, 4), lang=span_language(text, c.start, c.end, segs, lang, by_script=c.label == "PERSON"))
@@ -303,6 +304,69 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
             out.append(Candidate(s, e, "PERSON", threshold + 0.05, "propagated"))
             covered[s:e] = b"\x01" * (e - s)
     return out
+
+
+_READING = r"[\p{Han}々\p{Hiragana}\p{Katakana}ーｦ-ﾟ・A-Za-z'\-]+(?:[ 　][\p{Han}々\p{Hiragana}\p{Katakana}ーｦ-ﾟ・A-Za-z'\-]+){0,3}"
+"""A name written in one script: kanji, kana or romaji words (no digits, no punctuation but ・ ' -)."""
+
+
+def bracket_readings(text: str, kept: list[Candidate], threshold: float) -> list[Candidate]:
+    """The other writing of a name in brackets next to it: 森 春香（モリ ハルカ）, Dr. Ito（伊藤 修）, 小川 颯太（おがわ そうた）.
+
+    A bracket right after a name, or a phrase right before a bracketed name, is the same person written in
+    another script when it is a name in that script: kana only, romaji words all capitalised (not an acronym),
+    or kanji surname and given name with a space. Roles in brackets (日勤, ICN, 同居) have none of these shapes.
+    """
+    import regex
+
+    after = regex.compile(rf"[ 　]?[（(](?P<v>{_READING})[）)]")
+    before = regex.compile(rf"(?P<v>{_READING})[ 　]?[（(]$")
+    folded = fold(text)
+    out: list[Candidate] = []
+    for c in kept:
+        if c.label != "PERSON":
+            continue
+        base = _script(folded[c.start : c.end])
+        m = after.match(folded, c.end)
+        if m is not None:
+            if _reading_shaped(m.group("v"), base):
+                out.append(Candidate(m.start("v"), m.end("v"), "PERSON", threshold + 0.05, "reading"))
+            continue
+        if c.start > 0 and folded[c.start - 1] in "(（" and c.end < len(folded) and folded[c.end] in ")）":
+            line_start = folded.rfind("\n", 0, c.start) + 1
+            lo = max(line_start, c.start - 30)
+            mb = before.search(folded[lo : c.start])
+            if mb is not None and _reading_shaped(mb.group("v"), base):
+                out.append(Candidate(lo + mb.start("v"), lo + mb.end("v"), "PERSON", threshold + 0.05, "reading"))
+    return out
+
+
+def _script(value: str) -> str:
+    import regex
+
+    if regex.fullmatch(r"[\p{Hiragana}\p{Katakana}ーｦ-ﾟ・ 　]+", value):
+        return "kana"
+    if regex.fullmatch(r"[A-Za-z'\- .]+", value):
+        return "latin"
+    if regex.fullmatch(r"[\p{Han}々 　]+", value):
+        return "han"
+    return "mixed"
+
+
+def _reading_shaped(value: str, base: str) -> bool:
+    from medswallow.pii.names import EN_STOP, NOT_INITIALS
+
+    kind = _script(value)
+    words = value.replace("・", " ").split()
+    if kind == base or kind == "mixed" or not words or len(value) > 24:
+        return False
+    if kind == "latin":
+        return all(w[0].isupper() and w not in EN_STOP and w not in NOT_INITIALS for w in words) and not (
+            len(words) == 1 and (words[0].isupper() or len(words[0]) < 3)
+        )
+    if kind == "han":
+        return len(words) == 2 and all(len(w) <= 4 for w in words)
+    return len(value.replace(" ", "").replace("・", "")) >= 2
 
 
 def count_labels(spans: Iterable[Span]) -> dict[str, int]:

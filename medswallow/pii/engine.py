@@ -188,7 +188,9 @@ class PIIEngine:
                 if score <= 0:
                     continue
                 before, after = lower[max(0, s - wb) : s], lower[e : e + wa]
-                if any(w in before for w in neg) or any(w in after[:4] for w in neg_after):
+                # vetoes read the label on the same line, and only what sits right after the value
+                line_before = before[before.rfind("\n") + 1 :]
+                if any(w in line_before for w in neg) or any(after.lstrip(" ").startswith(w) for w in neg_after):
                     continue
                 if score < self.score_threshold and ctx and any(w in before or w in after for w in ctx):
                     score = min(1.0, score + CONTEXT_BOOST)

@@ -54,12 +54,19 @@ def url_host(url: str) -> str:
     return host
 
 
+PERSONAL_FIRST_LABELS = frozenset(h.split(".")[0] for h in PERSONAL_HOSTS) | {"gofundme", "ameblo", "hatena", "www.gofundme"}
+"""First host labels of personal sites, so mirrors and example domains (facebook.example.com) count too."""
+
+
 def is_personal_url(url: str) -> bool:
     """True for links to a person's page (social media, blogs, ~user paths); False for reference sites."""
     host = url_host(url)
     if any(host == d.lstrip(".") or host.endswith(d if d.startswith(".") else "." + d) for d in PUBLIC_DOMAINS):
         return False
     if any(host == h or host.endswith("." + h) for h in PERSONAL_HOSTS):
+        return True
+    labels = host.split(".")
+    if labels[0] in PERSONAL_FIRST_LABELS or (labels[0] == "www" and len(labels) > 1 and labels[1] in PERSONAL_FIRST_LABELS):
         return True
     low = url.lower()
     return any(mark in low for mark in PERSONAL_PATH_MARKS)
@@ -74,14 +81,26 @@ class PersonalUrlRecognizer(MedPatternRecognizer):
     """
 
     ENTITY = "URL"
-    TRIGGER = r"https?://|www\\."
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("url", r"(?<![A-Za-z0-9@/])(?:https?://|www\.)[A-Za-z0-9\-._~:/?#\[\]@!$&'*+,;=%]+(?<![.,;:!?'\]])", 0.85),
+        (
+            "bare_social",
+            r"(?<![A-Za-z0-9@/.])(?:facebook|linkedin|instagram|twitter|x|tiktok|note|ameblo|researchmap|gofundme|threads)"
+            r"\.[A-Za-z0-9\-.]+/[A-Za-z0-9\-._~/?=%@]+(?<![.,;:!?'])",
+            0.85,
+        ),
     ]
-    CONTEXT: ClassVar[list[str]] = ["sns", "ブログ", "blog", "twitter", "instagram"]
+    CONTEXT: ClassVar[list[str]] = ["sns", "ブログ", "blog", "twitter", "instagram", "facebook", "闘病記", "personal", "my site", "follow", "fundraiser"]
+    CONTEXT_WINDOW = (40, 0)
 
     def rescore(self, match: str, score: float) -> float:
-        return score if is_personal_url(match) else 0.0
+        if is_personal_url(match):
+            return score
+        host = url_host(match)
+        # an unknown host is personal only with a context word (my blog: https://...); public sites never are
+        if any(host.endswith(d.lstrip(".")) for d in PUBLIC_DOMAINS) or host.startswith("www."):
+            return 0.0
+        return 0.3
 
 
 COMMON_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (EmailAddressRecognizer, PersonalUrlRecognizer)

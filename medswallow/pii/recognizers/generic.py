@@ -24,7 +24,8 @@ _EN_ID_LABELS = (
     r"referral\s?#|rx\s?#?|rx\snumber|invoice(?:\s?(?:no\.?|number|#))?|insured'?s\sid\snumber|id\snumber|"
     r"employee\sid|ipledge(?:\sid)?|orcid|case\s(?:id|no\.?)|statement\snumber|member\sid|subscriber\sid|"
     r"medicaid(?:\sid)?|medicare(?:\sid)?|mbi|ssn|confirmation(?:\s?(?:no\.?|number|#))?|ticket(?:\s?#)?|"
-    r"reference(?:\s?(?:no\.?|number|#))|ref\.?\s?#|residence\scard|certificate(?:\s?(?:no\.?|number|#))|id)"
+    r"reference(?:\s?(?:no\.?|number|#))|ref\.?\s?#|residence\scard|certificate(?:\s?(?:no\.?|number|#))|"
+    r"(?:surgical\s)?pathology|cytology|id)"
 )
 _JA_ID_LABELS = (
     r"(?:[\p{Han}\p{Katakana}ー]{0,8}(?:番号|No\.?|ＮＯ|ID)|在留カード|旅券|パスポート|診察券|カルテ|運転免許証?|"
@@ -35,7 +36,7 @@ _NOT_PERSONAL = (
     "試験", "治験", "プロトコル", "部屋", "病室", "室", "型", "品", "版", "jan", "yj", "ndc", "cpt", "icd", "clia",
     "ncpdp", "ein", "fein", "group", "グループ", "保険者", "公費負担者", "医療機関", "事業所", "施設", "機関", "薬局",
     "レセプト", "インシデント", "incident", "complaint", "苦情", "interpreter", "通訳", "study", "subject", "registration",
-    "irb", "倫理", "承認", "bin ", "bin#", "pcn", "bed ", "room", "rm ", "gate", "ward", "病棟", "電話", "tel", "fax", "phone",
+    "irb", "倫理", "承認", "bin ", "bin#", "pcn", "bed ", "room", "rm ", "gate", "ward", "病棟", "電話", "tel:", "tel ", "tel.", "fax", "phone",
     "郵便", "zip", "内線", "ext",
 )
 """Words in a label that make its number not about a person (neutral or a trap: lot, protocol, room...)."""
@@ -56,7 +57,7 @@ class LabelledIdRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("en_label", rf"(?<=(?<![A-Za-z]){_EN_ID_LABELS}{_SEP})(?<![0-9A-Za-z\-]){_VALUE}(?![0-9A-Za-z])", 0.8),
-        ("ja_label", rf"(?<={_JA_ID_LABELS}[^\n\S]?{_SEP}[^\n\S]?)(?<![0-9A-Za-z\-]){_VALUE}(?![0-9A-Za-z])", 0.8),
+        ("ja_label", rf"(?<={_JA_ID_LABELS}(?:[（(][^）)\n]{{1,6}}[）)])?[^\n\S]?{_SEP}[^\n\S]?)(?<![0-9A-Za-z\-]){_VALUE}(?![0-9A-Za-z])", 0.8),
         ("npi", r"(?<![0-9A-Za-z\-])[12][0-9]{9}(?![0-9A-Za-z\-])", 0.1),
         ("dea", r"(?<![0-9A-Za-z\-])[ABCDEFGHJKLMPRSTUX][A-Z9][0-9]{7}(?![0-9A-Za-z\-])", 0.1),
     ]

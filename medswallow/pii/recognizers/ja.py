@@ -12,7 +12,7 @@ from medswallow.pii.recognizers.base import MedPatternRecognizer
 from medswallow.pii.recognizers.checksums import luhn_ok, my_number_ok
 from medswallow.pii.text import digits_only
 
-_NB = r"(?<![0-9A-Za-z+\-.])"  # no digit/letter/+ glued before
+_NB = r"(?:(?<![0-9A-Za-z+\-.])|(?<=TEL|Tel|tel|FAX|Fax|fax|PHS))"  # no digit/letter/+ glued before (TEL03-...: yes)
 _NA = r"(?![0-9]|-[0-9])"  # no digit glued after
 _EXT = r"(?:\s?[(]?\s?(?:内線|内|ext\.?|Ext\.?|EXT\.?)\s?[0-9]{1,5}[)]?)?"
 _SEP = r"\s?[:#]?\s?"
@@ -38,6 +38,8 @@ class JpPhoneRecognizer(MedPatternRecognizer):
         ("international", r"(?<![0-9A-Za-z])\+81[-\s]?(?:\(0\))?[0-9]{1,4}[-\s]?[0-9]{1,4}[-\s]?[0-9]{3,4}" + _NA + _EXT, 0.8),
         ("mobile_contiguous", _NB + r"0[789]0[0-9]{8}" + _NA, 0.6),
         ("contiguous", _NB + r"0[0-9]{9,10}" + _NA + _EXT, 0.3),
+        ("extension", r"(?<=(?:内線|ext\.?|Ext\.?|EXT\.?|extension)\s?)[0-9]{2,5}(?![0-9])", 0.7),
+        ("local_seven", r"(?<=(?i:ph|phone|tel|cell|home\sphone|call)\.?:?\s)[0-9]{3}[-\s][0-9]{4}(?![0-9])", 0.7),
     ]
     CONTEXT: ClassVar[list[str]] = ["電話", "tel", "携帯", "連絡先", "自宅", "fax", "ファックス", "ファクス", "phone", "内線"]
 
@@ -165,7 +167,7 @@ DATE_CONTEXT = [
 
 DATE_NEGATIVE = [
     "使用期限", "有効期限", "期限", "lot", "ロット", "exp", "製造", "改訂", "改定", "発売", "承認", "公開",
-    "accessed", "published", "revised", "updated", "version", "ver.", "版", "校正", "点検", "保守", "記入例", "例：",
+    "accessed", "published", "revised", "updated", "version", "ver.", "校正", "点検", "保守", "記入例", "例：",
     "amendment", "approved", "dated", "edition", "effective", "irb", "calibrat", "作成日", "施行日",
 ]
 """Words before a date that make it not about a person (lot expiry, publication, revision of a guideline)."""
@@ -216,7 +218,7 @@ class JpDateRecognizer(MedPatternRecognizer):
         ("western_numeric", r"(?<![0-9./\-])(?:19|20)[0-9]{2}[/.\-][0-9]{1,2}[/.\-][0-9]{1,2}(?![0-9]|[./\-][0-9])", 0.6),
         ("era_year_month", rf"{_ERA}\s?{_ERA_Y}\s?年\s?{_N12}\s?月(?!\s?{_N12}\s?日|[上中下]旬|頃)", 0.55),
         ("western_year_month", r"(?<![0-9])(?:19|20)[0-9]{2}\s?年\s?[0-9]{1,2}\s?月(?!\s?[0-9]{1,2}\s?日|[上中下]旬)", 0.55),
-        ("month_day", r"(?<![0-9年/.\-])[0-9]{1,2}\s?月\s?[0-9]{1,2}\s?日", 0.55),
+        ("month_day", r"(?<![0-9/.\-])(?<![0-9]\s?年\s?)[0-9]{1,2}\s?月\s?[0-9]{1,2}\s?日", 0.55),
     ]
     CONTEXT = DATE_CONTEXT
     NEGATIVE_CONTEXT = DATE_NEGATIVE
@@ -252,7 +254,8 @@ class JpShortDateRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     TRIGGER = r"[0-9]/[0-9]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("slash_month_day", r"(?<![0-9A-Za-z/.\-+])(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9]|-[0-9])", 0.55),
+        ("slash_month_day", r"(?<![0-9A-Za-z/.+])(?<![0-9]-)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9])", 0.55),
+        ("range_end", r"(?<=(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])\s?[-〜~～]\s?)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9])", 0.55),
     ]
     NEGATIVE_CONTEXT: ClassVar[list[str]] = [
         *DATE_NEGATIVE, "grade", "nrs", "vas", "apgar", "mini-cog", "mmt", "score", "スコア", "bp ", "血圧", "ecog", "gcs",
@@ -285,7 +288,7 @@ _MUNI = r"(?:\p{Han}{1,5}(?:市|区|郡|町|村)){1,3}"
 _KANA_MUNI = r"(?:[\p{Hiragana}\p{Katakana}ー]{2,6}(?:市|町|村))"
 _NUM = rf"(?:[0-9]+|[{_KNUM}]+)"
 _STREET = (
-    rf"[\p{{Han}}\p{{Katakana}}ー]{{0,8}}?(?:大字|字)?[\p{{Han}}\p{{Katakana}}ー]{{0,6}}?"
+    rf"[\p{{Han}}\p{{Katakana}}ー]{{0,8}}?(?:大字|字)?[\p{{Han}}\p{{Katakana}}ー]{{0,6}}?(?:{_NUM}条[\p{{Han}}]{{0,2}})?\s?"
     rf"{_NUM}\s?(?:丁目|番地?|号|-|の)(?:\s?{_NUM}\s?(?:丁目|番地?|号|-|の)?){{0,3}}"
 )
 _BUILDING = (

@@ -268,7 +268,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
     """
     import regex
 
-    from medswallow.pii.names import EN_STOP, EPONYM_HEADS, NAME_LABELS, ROLE_WORDS
+    from medswallow.pii.names import EN_EPONYM_HEADS, EN_STOP, EPONYM_HEADS, NAME_LABELS, ROLE_WORDS
 
     folded = fold(text)
     names: set[str] = set()
@@ -300,6 +300,7 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
                 continue
             if latin and (
                 regex.match(r"(?:'s|’s|s')|\s?(?i:disease|syndrome|sign|et al|and colleagues)", after)
+                or EN_EPONYM_HEADS.match(folded[e : e + 30])
                 or regex.search(r"(?:St|Saint|Mt)\.?\s$", folded[max(0, s - 7) : s])
             ):
                 continue

@@ -528,7 +528,9 @@ EN_STOP = frozenset(
         "Triage", "Claims", "Claim", "Services", "Center", "Leaflet", "Relations", "Applications", "Clinical",
         "Falls", "Guarantor", "Claimant", "Donor", "Employee", "Screener", "Reporter", "Attendees", "Staff", "Decedent",
         "Signature", "Print", "Participant", "Coordinator", "Authors", "Recipient", "Applicant", "Subscriber", "Insured",
-        "Drug", "NEG", "POS", "Background", "Methods", "Conclusion", "Objective", "Subjective",
+        "Drug", "NEG", "POS", "Background", "Methods", "Conclusion", "Objective", "Subjective", "Benign", "Small", "Joint",
+        "Living", "Medicare", "Medicaid", "Log", "Mild", "Moderate", "Severe", "Large", "Acute", "Chronic", "Abnormal",
+        "Stable", "Improved", "Unchanged",
     }
 )
 """Capitalised words that follow the same cues but are not names (headers, weekdays, roles)."""
@@ -544,7 +546,8 @@ EN_EPONYM_HEADS = regex.compile(
     r"procedure|maneuver|manoeuvre|method|lymphoma|sarcoma|tumou?r|palsy|phenomenon|triad|ulcer|node|nodes|fracture|"
     r"type|equation|formula|index|technique|repair|incision|position|approach|cell|cells|body|bodies|disorder|"
     r"anomaly|malformation|thyroiditis|encephalopathy|ratio|curve|stain|staging|rule|effect|murmur|point|line|"
-    r"hernia|diverticulum|shock|regimen|protocol|et\s?al|and\scolleagues|group)\b",
+    r"hernia|diverticulum|shock|regimen|protocol|et\s?al|and\scolleagues|group|pupil|cyst|esophagus|level|monitor|"
+    r"nodule|acted?|act|hunt|catheter|tube|bag|position|maneuver|pills?|tablets?|capsules?|-BE)\b",
     regex.IGNORECASE,
 )
 """What follows an eponym or a citation: "Cushing syndrome", "Babinski sign", "Smith et al."."""
@@ -564,7 +567,7 @@ _EN_CUES = (
     ("signed", rf"(?<=(?<![A-Za-z])(?i:electronically\ssigned\sby|signed\sby|dictated\sby|seen\sby|examined\sby|referred\sby|verified\sby|reviewed\sby|ordered\sby|prescribed\sby|counseled\sby|cc)\s){_EN_NAME}", 0.8),
     ("credential", rf"{_EN_NAME}(?=,?\s\(?{_CREDENTIALS}(?![A-Za-z]))", 0.8),
     ("label_last_first", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?)\p{{Lu}}\p{{Ll}}+(?:[-']\p{{Lu}}\p{{Ll}}+)?,\s\p{{Lu}}\p{{Ll}}+", 0.8),
-    ("paren_after_role", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}|pt|ot|st|rn|aide|billing|care|ma|np|md)\s\(){_EN_NAME}(?=\))", 0.7),
+    ("paren_after_role", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}|pt|ot|st|rn|aide|billing|care|ma|np|md)\s\()\p{{Lu}}\p{{Ll}}+(?:\s\p{{Lu}}\p{{Ll}}+)?(?=\))", 0.7),
     ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS})\s?[:,]?\s(?:is\s|was\s|named\s)?){_EN_NAME}", 0.7),
     ("self", rf"(?<=(?<![A-Za-z])(?i:this\sis|my\sname\sis|i\sam|i'm|name\sis)\s){_EN_NAME}", 0.7),
     ("signoff", rf"(?<=(?<![A-Za-z])(?:Thanks|Thank\syou|Sincerely|Regards|Best\sregards|Kind\sregards|Best|Cheers|Respectfully|Warmly),?\s{{0,3}}){_EN_NAME}(?=\s*$|\s*\n|,)", 0.75),
@@ -579,7 +582,7 @@ _EN_CUES = (
     ("last_first", r"(?<![A-Za-z,] ?)[A-Z][A-Z'\-]+,\s[A-Z][A-Z'\-]+(?:\s[A-Z]\.?)?(?![A-Za-z])", 0.6),
     ("last_initial", r"(?<![A-Za-z,] ?)\p{Lu}\p{Ll}+,\s[A-Z](?![A-Za-z.])", 0.55),
     # "K. Osei", "K.Ota", "R. Dunn": one initial and a surname
-    ("initial_surname", r"(?<![A-Za-z.])[A-Z]\.\s?(?:O'|Mc)?\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}\p{Ll}+)?(?![A-Za-z])", 0.6),
+    ("initial_surname", r"(?<![A-Za-z.])[A-Z]\.[ ]?(?:O'|Mc)?\p{Lu}\p{Ll}+(?:[-'’]\p{Lu}\p{Ll}+)?(?![A-Za-z])", 0.6),
     # "J.A.W.", "M.R.", "T.Y.": initials
     ("initials", r"(?<![A-Za-z.])(?:[A-Z]\.){2,3}(?![A-Za-z])", 0.6),
     ("title_initial", r"(?<=(?<![A-Za-z])(?:Mr|Mrs|Ms|Dr)\.?\s)[A-Z]\.?(?![A-Za-z])", 0.8),
@@ -661,6 +664,12 @@ class EnglishNameFinder:
     @staticmethod
     def _clean(folded: str, s: int, e: int, score: float, source: str) -> NameHit | None:
         words = folded[s:e].split()
+        if source in ("last_first", "last_initial", "initial_surname") and any(
+            w.strip(",.") in EN_STOP or w.strip(",.").title() in EN_STOP for w in words
+        ):
+            return None
+        if len(words) == 1 and words[0].isupper() and len(words[0]) <= 4 and source not in ("title", "ja_label", "initials", "title_initial"):
+            return None  # an acronym (PCP, ED, HCV, OSH), not a name
         # trim stop words from both ends ("Patient: Denies pain" -> nothing; "Dr. Smith Date" -> "Smith")
         while words and (words[0].rstrip(".") in EN_STOP):
             s = folded.index(words[0], s) + len(words[0])
@@ -682,8 +691,7 @@ class EnglishNameFinder:
             return None  # an all-caps header, not a name, unless a label or title announced it
         if source == "initials" and folded[s:e] in NOT_INITIALS:
             return None
-        if source in ("last_first", "last_initial", "initial_surname") and any(w.strip(",.") in EN_STOP or w.strip(",.").title() in EN_STOP for w in words):
-            return None
+
         if not words or e <= s:
             return None
         if EN_EPONYM_HEADS.match(folded[e : e + 30]):

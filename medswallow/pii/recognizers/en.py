@@ -126,7 +126,7 @@ class EnDateRecognizer(MedPatternRecognizer):
     CONTEXT = DATE_CONTEXT
     NEGATIVE_CONTEXT = DATE_NEGATIVE
     NEGATIVE_AFTER = DATE_NEGATIVE_AFTER
-    CONTEXT_WINDOW = (20, 6)
+    CONTEXT_WINDOW = (26, 6)
 
     def validate_result(self, pattern_text: str) -> bool | None:
         import regex
@@ -205,7 +205,7 @@ class EnPlaceRecognizer(MedPatternRecognizer):
     ENTITY = "LOCATION"
     LANGUAGE = "any"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("city_state", rf"(?<![A-Za-z]){_PLACE}(?=,\s?{_STATES}(?![A-Za-z])|\s{_STATES}\s[0-9]{{5}})", 0.7),
+        ("city_state", rf"(?<![A-Za-z]){_PLACE}(?=,\s?{_STATES}(?![A-Za-z])|\s{_STATES}\s[0-9]{{5}}(?:-[0-9]{{4}})?(?![0-9]))", 0.7),
         ("labelled", rf"(?<=(?i:city|county|town|birthplace|place\sof\sbirth|residence|hometown|city/state)\s?[:\-]?\s){_PLACE}", 0.7),
         (
             "travel",

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import regex
+
 from medswallow.pii.recognizers.base import MedPatternRecognizer
 from medswallow.pii.recognizers.checksums import dea_ok, luhn_ok
 from medswallow.pii.text import digits_only
@@ -66,7 +68,7 @@ class LabelledIdRecognizer(MedPatternRecognizer):
 
     def rescore(self, match: str, score: float) -> float:
         d = digits_only(match)
-        if len(d) < 4:
+        if len(d) < 4 or regex.fullmatch(r"[0-9]+\.[0-9]+-[0-9]+\.[0-9]+", match):  # a reference range
             return 0.0
         if len(match) == 10 and match.isdigit() and luhn_ok("80840" + match):
             return max(score, 0.85)

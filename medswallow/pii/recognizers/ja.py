@@ -168,11 +168,11 @@ DATE_CONTEXT = [
 DATE_NEGATIVE = [
     "使用期限", "有効期限", "期限", "lot", "ロット", "exp", "製造", "改訂", "改定", "発売", "承認", "公開",
     "accessed", "published", "revised", "updated", "version", "ver.", "校正", "点検", "保守", "記入例", "例：",
-    "amendment", "approved", "dated", "edition", "effective", "irb", "calibrat", "作成日", "施行日",
+    "amendment", "approved", "dated", "edition", "effective", "irb", "calibrat", "作成日", "施行日", "版 ", "(v", "（v",
 ]
 """Words before a date that make it not about a person (lot expiry, publication, revision of a guideline)."""
 
-DATE_NEGATIVE_AFTER = ["版", "改訂", "改定", "発行", "公開", "発売", "edition", "version", "guideline"]
+DATE_NEGATIVE_AFTER = ["版", "改訂", "改定", "発行", "公開", "発売", "作成", "edition", "version", "guideline"]
 """Words right after a date that make it a document's date (2019年3月版, 2021年改訂)."""
 
 
@@ -254,16 +254,17 @@ class JpShortDateRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     TRIGGER = r"[0-9]/[0-9]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("slash_month_day", r"(?<![0-9A-Za-z/.+])(?<![0-9]-)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9])", 0.55),
+        ("slash_month_day", r"(?<![0-9A-Za-z/.+])(?<![0-9]-)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9]|,[0-9])", 0.55),
         ("range_end", r"(?<=(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])\s?[-〜~～]\s?)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9])", 0.55),
     ]
     NEGATIVE_CONTEXT: ClassVar[list[str]] = [
         *DATE_NEGATIVE, "grade", "nrs", "vas", "apgar", "mini-cog", "mmt", "score", "スコア", "bp ", "血圧", "ecog", "gcs",
-        "視力", "ratio", "比", "n1", "n2", "リンパ節", "上肢", "下肢", "セット", "tlc", "murmur", "雑音", "分画",
+        "視力", "ratio", "比", "n1", "n2", "リンパ節", "上肢", "下肢", "セット", "tlc", "murmur", "雑音", "分画", "pain",
+        "adl", "ehl", "katz", "lawton", "reassessed", "mmse", "moca", "strength", "power", "mrc", "cms-1500", "パネル",
     ]
     NEGATIVE_AFTER: ClassVar[list[str]] = [
         *DATE_NEGATIVE_AFTER, "錠", "量", "mg", "ml", "ｍｌ", "μg", "mcg", "unit", "単位", "セット", "点", "%", "mm", "cm", "kg",
-        "回", "本", "包", "枚", "例", "名", "人", "of", "th", "x", "×", "倍", "g ", "l ", "iu", "cap", "tab", "puff", "dose",
+        "回", "本", "包", "枚", "例", "名", "人", "of", "th", "x", "×", "倍", "g ", "l ", "iu", "cap", "tab", "puff", "dose", "core", "ｺｱ", ",0",
     ]
     CONTEXT_WINDOW = (10, 5)
 

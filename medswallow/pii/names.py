@@ -625,6 +625,9 @@ def ja_label_names(folded: str, start: int = 0, end: int | None = None) -> list[
         value = m.group("v")
         if m.group("gen") and ":" not in m.group("sep") and "：" not in m.group("sep"):
             continue  # a generic role word (…者/…医) is a label only with a colon
+        parts = value.split()
+        if len(parts) == 2 and parts[1] in HONORIFICS:  # 一郎 さん: the honorific is not part of the name
+            value = parts[0]
         head = value.split()[0] if value.split() else value
         if (
             head in _JA_VALUE_STOP
@@ -636,7 +639,7 @@ def ja_label_names(folded: str, start: int = 0, end: int | None = None) -> list[
             or any(folded[m.end("v") :].startswith(h) for h in EPONYM_HEADS)
         ):
             continue
-        hits.append(NameHit(m.start("v"), m.end("v"), 0.6, "ja-label"))
+        hits.append(NameHit(m.start("v"), m.start("v") + len(value), 0.6, "ja-label"))
     return hits
 
 

@@ -65,7 +65,11 @@ VALID = [
     ("seen 2 Mar 2023", "2 Mar 2023", "DATE_TIME"),
     # ages over 89
     ("92歳女性", "92歳", "AGE"),
-    ("90歳代の男性", "90歳代", "AGE"),
+    ("満100歳", "100歳", "AGE"),
+    ("九十八歳", "九十八歳", "AGE"),
+    ("Age/Sex: 91 F", "91", "AGE"),
+    ("Pt: Rosalind Pierce, 97 F", "97", "AGE"),
+    ("her 100th birthday", "100", "AGE"),
     ("a 93-year-old man", "93-year-old", "AGE"),
     ("age 95", "95", "AGE"),
     # addresses
@@ -73,6 +77,40 @@ VALID = [
     ("自宅は横浜市港北区日吉本町1-2-3 サンハイツ203号室", "横浜市港北区日吉本町1-2-3 サンハイツ203号室", "LOCATION"),
     ("長野県北佐久郡軽井沢町大字軽井沢1323番地", "長野県北佐久郡軽井沢町大字軽井沢1323番地", "LOCATION"),
     ("大阪市在住", "大阪市", "LOCATION"),
+    ("市立中央病院 東京都新宿区西新宿2-8-1", "東京都新宿区西新宿2-8-1", "LOCATION"),  # institutional addresses too
+    ("長女（川越市）へ連絡", "川越市", "LOCATION"),
+    ("豊橋市花田町字西宿 12-5 コーポ花田 203", "豊橋市花田町字西宿 12-5 コーポ花田 203", "LOCATION"),
+    ("She lives alone in Bellevue; her niece", "Bellevue", "LOCATION"),
+    ("Dayton, OH 45419", "Dayton", "LOCATION"),
+    ("P.O. Box 44710", "P.O. Box 44710", "LOCATION"),
+    # postal codes, phones, URLs
+    ("Fayetteville, AR 72703-4418", "72703-4418", "US_ZIP_CODE"),
+    ("ext. 2214", "2214", "PHONE_NUMBER"),
+    ("TEL06-6372-5518", "06-6372-5518", "PHONE_NUMBER"),
+    ("ph 722-4136", "722-4136", "PHONE_NUMBER"),
+    ("X/Twitter @NaomiFeldMD", "@NaomiFeldMD", "URL"),
+    ("Facebook facebook.example.com/trevor.banks.7731", "facebook.example.com/trevor.banks.7731", "URL"),
+    ("on my blog https://danaruns.example.com", "https://danaruns.example.com", "URL"),
+    # dates without a year
+    ("RTC 6/11.", "6/11", "DATE_TIME"),
+    ("7/31夕より心窩部痛", "7/31", "DATE_TIME"),
+    ("He flies home on 20 Nov with", "20 Nov", "DATE_TIME"),
+    ("admitted via our ER on Nov 11", "Nov 11", "DATE_TIME"),
+    ("健診胸部X線（2024年8月）で", "2024年8月", "DATE_TIME"),
+    ("Nursing note 6-22-22 0300", "6-22-22", "DATE_TIME"),
+    ("12-Feb-2025", "12-Feb-2025", "DATE_TIME"),
+    ("(7/30-8/1) showed", "8/1", "DATE_TIME"),
+    # identifiers found by their label, NPI and DEA by check digit
+    ("Accession: S24-18877", "S24-18877", "ID_NUMBER"),
+    ("在留カード番号　PF48120375KA", "PF48120375KA", "ID_NUMBER"),
+    ("運転免許証番号 第304512876630号", "304512876630", "ID_NUMBER"),
+    ("旅券番号：AB482917", "AB482917", "ID_NUMBER"),
+    ("Passport No. PX7741029", "PX7741029", "ID_NUMBER"),
+    ("受給者番号（更新）：2106334", "2106334", "ID_NUMBER"),
+    ("Claim #: WC-24-118372", "WC-24-118372", "ID_NUMBER"),
+    ("CA DL D4829137", "D4829137", "ID_NUMBER"),
+    ("prescriber 1234567893 on file", "1234567893", "ID_NUMBER"),  # NPI, Luhn with prefix 80840
+    ("signed AB1234563", "AB1234563", "ID_NUMBER"),  # DEA check digit
     ("Lives at 1234 N Oak Street, Apt 5B, Springfield, IL 62704.", "1234 N Oak Street, Apt 5B, Springfield, IL 62704", "LOCATION"),
     ("ZIP: 62704", "62704", "US_ZIP_CODE"),
 ]
@@ -103,7 +141,21 @@ INVALID = [
     ("1234 5678 9013", "JP_MY_NUMBER"),  # check digit fails, no label
     ("2023年13月40日", "DATE_TIME"),  # no such date
     ("Boise, ID 87050", "MEDICAL_RECORD_NUMBER"),  # a state, not an ID label
-    ("市立中央病院 東京都新宿区西新宿2-8-1", "LOCATION"),  # an institution's letterhead
+    ("Lot 12-3456 exp 2025/03/01", "ID_NUMBER"),  # a lot number, not a person's
+    ("jRCT1234567890, IRB No. 2023-0417", "ID_NUMBER"),
+    ("1234567890", "ID_NUMBER"),  # ten digits that fail the NPI check
+    ("AB1234567", "ID_NUMBER"),  # DEA shape, failing check digit, no label
+    ("Cre mg/dL 0.65-1.07", "ID_NUMBER"),  # a reference range
+    ("ロキソプロフェン 3/4錠", "DATE_TIME"),
+    ("NRS 6/10, Apgar 8/9, L4/5, BP 120/80", "DATE_TIME"),
+    ("buprenorphine/naloxone 8/2 mg", "DATE_TIME"),
+    ('"10-20-30" means 10 units', "DATE_TIME"),
+    ("説明文書（第1.2版 2024年2月20日作成）", "DATE_TIME"),
+    ("90歳以上の超高齢者", "AGE"),
+    ("90歳代の男性", "AGE"),
+    ("both patients aged 90 or older", "AGE"),
+    ("Rm 5112-B, Bed 7", "LOCATION"),
+    ("https://www.mhlw.go.jp/guideline.pdf", "URL"),
 ]
 
 

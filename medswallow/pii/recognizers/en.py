@@ -118,7 +118,7 @@ class EnDateRecognizer(MedPatternRecognizer):
         ("numeric_mdy", r"(?<![0-9/.\-])[0-9]{1,2}/[0-9]{1,2}/(?:19|20)?[0-9]{2}(?![0-9]|[/\-][0-9])", 0.6),
         ("numeric_mdy_dash", r"(?<![0-9/.\-])[0-9]{1,2}-[0-9]{1,2}-(?:19|20)[0-9]{2}(?![0-9]|[/\-][0-9])", 0.6),
         ("day_mon_year", rf"(?<![0-9A-Za-z])[0-9]{{1,2}}[\-\s](?i:{_MONTHS})[\-\s](?:19|20)?[0-9]{{2}}(?![0-9])", 0.6),
-        ("month_name_day", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9,]|,\s?(?:19|20)[0-9]{{2}}|\s?(?:mg|mL|units|%))", 0.55),
+        ("month_name_day", rf"(?<![A-Za-z]){_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?(?![0-9]|,\s?(?:19|20)[0-9]{{2}}|\s?(?:mg|mL|units|%))", 0.55),
         ("day_month_name", rf"(?<![0-9A-Za-z.,])[0-9]{{1,2}}\s{_MONTHS}(?![A-Za-z]|\.?,?\s(?:19|20)[0-9]{{2}})", 0.55),
         ("month_name_year", rf"(?<![A-Za-z0-9]\s?){_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.55),
         ("month_year_numeric", r"(?<![0-9/.\-])(?:0?[1-9]|1[0-2])/(?:19|20)[0-9]{2}(?![0-9/])", 0.55),
@@ -132,11 +132,30 @@ class EnDateRecognizer(MedPatternRecognizer):
         import regex
 
         nums = [int(n) for n in regex.findall(r"[0-9]+", pattern_text)]
-        if not regex.search(r"[A-Za-z]{3}", pattern_text):  # numeric: M/D/Y or D/M/Y
+        if not regex.search(r"[A-Za-z]{3}", pattern_text):  # numeric: M/D/Y or D/M/Y, or M/YYYY
             a, b = nums[0], nums[1]
+            if len(nums) == 2 and b >= 1900:
+                return None if 1 <= a <= 12 else False
             return None if valid_month_day(a, b) or valid_month_day(b, a) else False
         days = [n for n in nums if n < 100]
         return None if all(1 <= d <= 31 for d in days) else False
+
+
+class EnDashedDateRecognizer(MedPatternRecognizer):
+    """Dates with dashes and a two-digit year (6-22-22, DOB 5-22-46), which dose schedules imitate ("10-20-30" units).
+
+    Spec: ``M-D-YY`` with a valid month and day; vetoed inside quotes or next to dose words (units, 朝-昼-夕, split).
+    """
+
+    ENTITY = "DATE_TIME"
+    LANGUAGE = "any"
+    TRIGGER = r"[0-9]-[0-9]{1,2}-[0-9]"
+    PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
+        ("mdy_dash_short", r"(?<![0-9/.\-\"“「])(?:1[0-2]|0?[1-9])-(?:3[01]|[12][0-9]|0?[1-9])-[0-9]{2}(?![0-9\-/\"”」])", 0.55),
+    ]
+    NEGATIVE_CONTEXT: ClassVar[list[str]] = ["dose", "units", "scale", "sliding", "insulin", "schedule", "用量", "単位"]
+    NEGATIVE_AFTER: ClassVar[list[str]] = ["unit", "単位", "は", "split", "mg", "dose", "schedule"]
+    CONTEXT_WINDOW = (24, 8)
 
 
 class EnAgeRecognizer(MedPatternRecognizer):
@@ -152,7 +171,7 @@ class EnAgeRecognizer(MedPatternRecognizer):
             0.85,
         ),
         ("labelled", r"(?<=(?i:age|aged|age/sex|age\s\(years\))\s?:?\s?)(?:9[0-9]|1[0-2][0-9])(?![0-9.]|\s(?:or|and)\s(?:older|over|above))", 0.85),
-        ("age_sex", r"(?<![0-9.\-/])(?:9[0-9]|1[01][0-9])(?=\s?[MF](?![A-Za-z])|/[MF](?![A-Za-z]))", 0.8),
+        ("age_sex", r"(?<![0-9A-Za-z.\-/])(?:9[0-9]|1[01][0-9])(?=\s?[MF](?![A-Za-z])|/[MF](?![A-Za-z]))", 0.8),
         ("birthday", r"(?<![0-9.])(?:9[0-9]|1[01][0-9])(?=(?:st|nd|rd|th)\sbirthday)", 0.85),
         ("paren_age", r"(?<=\()(?:9[0-9]|1[01][0-9])(?=,\s?(?:DOB|born|[MF]\b))", 0.8),
     ]
@@ -249,6 +268,7 @@ EN_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (
     EnMedicalRecordNumberRecognizer,
     HealthPlanIdRecognizer,
     EnDateRecognizer,
+    EnDashedDateRecognizer,
     EnAgeRecognizer,
     EnStreetAddressRecognizer,
     EnPlaceRecognizer,

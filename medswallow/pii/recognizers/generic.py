@@ -25,7 +25,7 @@ _EN_ID_LABELS = (
     r"auth(?:orization)?(?:\s?(?:no\.?|number|#))?|pa\sapproval\s?#?|(?:me\s)?case(?:\s?(?:no\.?|number|#))?|"
     r"referral\s?#|rx\s?#?|rx\snumber|invoice(?:\s?(?:no\.?|number|#))?|insured'?s\sid\snumber|id\snumber|"
     r"employee\sid|ipledge(?:\sid)?|orcid|case\s(?:id|no\.?)|statement\snumber|member\sid|subscriber\sid|"
-    r"medicaid(?:\sid)?|medicare(?:\sid)?|mbi|ssn|confirmation(?:\s?(?:no\.?|number|#))?|ticket(?:\s?#)?|"
+    r"medicaid(?:\sid)?|medicare(?:\sid)?|mbi|confirmation(?:\s?(?:no\.?|number|#))?|ticket(?:\s?#)?|"
     r"reference(?:\s?(?:no\.?|number|#))|ref\.?\s?#|residence\scard|certificate(?:\s?(?:no\.?|number|#))|"
     r"(?:surgical\s)?pathology|cytology|id)"
 )

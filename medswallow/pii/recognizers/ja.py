@@ -49,6 +49,8 @@ class JpPhoneRecognizer(MedPatternRecognizer):
             if mark in core:
                 core = core.split(mark)[0]
         d = digits_only(core)
+        if len(d) <= 5 or (len(d) == 7 and not d.startswith("0")):
+            return None  # an extension alone, or a 7-digit local number after a phone label
         if d.startswith("81") and "+" in core:
             return None if len(d) in (11, 12) else False
         return None if len(d) in (10, 11) and d.startswith("0") else False
@@ -254,7 +256,7 @@ class JpShortDateRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     TRIGGER = r"[0-9]/[0-9]"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("slash_month_day", r"(?<![0-9A-Za-z/.+])(?<![0-9]-)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9]|,[0-9])", 0.55),
+        ("slash_month_day", r"(?<![0-9A-Za-z/.+])(?<![0-9]-)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9]|,[0-9]|\s?(?:mg|mL|ml|mcg|μg|units?|cm|mm|kg|cores?)\b|錠|量|本|包|枚|回|例|名|人|点|倍|セット)", 0.55),
         ("range_end", r"(?<=(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])\s?[-〜~～]\s?)(?:1[0-2]|0?[1-9])/(?:3[01]|[12][0-9]|0?[1-9])(?![0-9/]|\.[0-9])", 0.55),
     ]
     NEGATIVE_CONTEXT: ClassVar[list[str]] = [
@@ -263,8 +265,7 @@ class JpShortDateRecognizer(MedPatternRecognizer):
         "adl", "ehl", "katz", "lawton", "reassessed", "mmse", "moca", "strength", "power", "mrc", "cms-1500", "パネル",
     ]
     NEGATIVE_AFTER: ClassVar[list[str]] = [
-        *DATE_NEGATIVE_AFTER, "錠", "量", "mg", "ml", "ｍｌ", "μg", "mcg", "unit", "単位", "セット", "点", "%", "mm", "cm", "kg",
-        "回", "本", "包", "枚", "例", "名", "人", "of", "th", "x", "×", "倍", "g ", "l ", "iu", "cap", "tab", "puff", "dose", "core", "ｺｱ", ",0",
+        *DATE_NEGATIVE_AFTER, "単位", "%", "of ", "x", "×", "g ", "l ", "iu", "cap", "tab", "puff", "dose", ",0",
     ]
     CONTEXT_WINDOW = (10, 5)
 
@@ -276,8 +277,8 @@ class JpAgeRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     TRIGGER = r"歳|才|年齢"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
-        ("years", r"(?<![0-9.±])(?:9[0-9]|1[0-2][0-9])(?=\s?(?:歳|才)(?!代|以上|超|未満|～|〜))", 0.85),
-        ("kanji_years", r"(?<![〇一二三四五六七八九十百])(?:九十[一二三四五六七八九]?|百[一二三四五六七八九十]*)(?=\s?(?:歳|才)(?!代|以上))", 0.85),
+        ("years", r"(?<![0-9.±])(?:9[0-9]|1[0-2][0-9])\s?(?:歳|才)(?!代|以上|超|未満|～|〜)", 0.85),
+        ("kanji_years", r"(?<![〇一二三四五六七八九十百])(?:九十[一二三四五六七八九]?|百[一二三四五六七八九十]*)\s?(?:歳|才)(?!代|以上)", 0.85),
         ("label", r"(?<=年齢" + _SEP + r")(?:9[0-9]|1[0-2][0-9])(?![0-9.])", 0.85),
     ]
     NEGATIVE_CONTEXT: ClassVar[list[str]] = ["平均", "mean", "目安", "以上の", "≥", ">"]
@@ -324,7 +325,7 @@ class JpAddressRecognizer(MedPatternRecognizer):
         # a building and room after a space, following a street number (豊橋市花田町 12-5 コーポ花田 203)
         (
             "building",
-            r"(?<=[0-9](?:号|番地?)?[ ]{1,2})(?![\p{Han}]*番号)[\p{Han}\p{Katakana}ー\p{Hiragana}A-Z][\p{Han}\p{Katakana}ー\p{Hiragana}A-Za-z]{1,13}\s?[0-9]{1,4}(?:\s?(?:号室|F|階))?(?:[0-9]{1,4}号室)?(?=[\s、。)）(（]|$)",
+            r"(?<=[0-9](?:号|番地?)?[ ]{1,2})(?![\p{Han}]*番号)[\p{Han}\p{Katakana}ー\p{Hiragana}][\p{Han}\p{Katakana}ー\p{Hiragana}A-Za-z]{1,13}\s?[0-9]{1,4}(?:\s?(?:号室|F|階))?(?:[0-9]{1,4}号室)?(?=[\s、。)）(（]|$)",
             0.7,
         ),
     ]

@@ -12,10 +12,10 @@ from __future__ import annotations
 import bisect
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from medswallow.errors import UserError, did_you_mean
+from medswallow.pii.candidate import Candidate
 from medswallow.pii.labels import LABELS
 from medswallow.pii.lang import Segment, detect_language, segments, span_language
 from medswallow.pii.text import fold
@@ -27,17 +27,6 @@ PENDING_MIN = 0.3
 """Name candidates scoring in [PENDING_MIN, threshold) go to window NER in the fast mode."""
 CONTEXT_BOOST = 0.35
 """Presidio's default context similarity factor: a context word lifts a 0.2-0.3 pattern over the threshold."""
-
-
-@dataclass(slots=True)
-class Candidate:
-    """A span proposed by one recognizer, before overlaps are resolved."""
-
-    start: int
-    end: int
-    label: str
-    score: float
-    source: str
 
 
 class _Pipeline:
@@ -217,6 +206,10 @@ class PIIEngine:
         ]
 
     # -- redaction -------------------------------------------------------------------------------------
+    def redact_text(self, text: str, lang: str | None = None) -> str:
+        """``text`` with every PII span replaced: the one call for short strings (ids, metadata values, prompts)."""
+        return self.redact(text, lang)[0]
+
     def redact(self, text: str, lang: str | None = None) -> tuple[str, list[Span]]:
         """Replace every PII span by ``<LABEL>`` (or a consistent pseudonym); returns (new text, spans found)."""
         return self.redact_batch([text], [lang])[0]

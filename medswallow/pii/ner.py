@@ -15,6 +15,7 @@ from typing import Any
 import regex
 
 from medswallow.errors import UserError
+from medswallow.pii.candidate import Candidate
 from medswallow.pii.lang import Segment
 from medswallow.pii.names import (
     EN_EPONYM_HEADS,
@@ -152,10 +153,8 @@ class NerRecognizer:
                 lang: SpacyRecognizer(supported_language=lang, supported_entities=["PERSON"]) for lang in ("ja", "en")
             }
 
-    def find_batch(self, texts: Sequence[str], segs: Sequence[list[Segment]]) -> list[list[Any]]:
-        """PERSON candidates per text (``engine.Candidate``), NER batched per language with ``nlp.pipe``."""
-        from medswallow.pii.engine import Candidate
-
+    def find_batch(self, texts: Sequence[str], segs: Sequence[list[Segment]]) -> list[list[Candidate]]:
+        """PERSON candidates per text, NER batched per language with ``nlp.pipe``."""
         self.load()
         pieces: dict[str, list[tuple[int, int, int]]] = {"ja": [], "en": []}
         for i, (text, doc_segs) in enumerate(zip(texts, segs, strict=True)):
@@ -166,7 +165,7 @@ class NerRecognizer:
                 for s, e in _chunks(text, seg.start, seg.end):
                     if text[s:e].strip():
                         pieces[lang].append((i, s, e))
-        out: list[list[Any]] = [[] for _ in texts]
+        out: list[list[Candidate]] = [[] for _ in texts]
         for lang, items in pieces.items():
             if not items:
                 continue
@@ -280,8 +279,8 @@ class WindowNer:
             self._nlp[lang] = nlp
         return self._nlp[lang]
 
-    def confirm(self, texts: Sequence[str], pending: Sequence[tuple[int, Any]]) -> None:
-        """Raise each confirmed pending candidate (doc index, ``engine.Candidate``) to a reported score, in place."""
+    def confirm(self, texts: Sequence[str], pending: Sequence[tuple[int, Candidate]]) -> None:
+        """Raise each confirmed pending candidate (doc index, candidate) to a reported score, in place."""
         # Overlapping windows of one line merge (many candidates on one long line cost one NER pass over it,
         # not one per candidate), up to MAX_WINDOW characters per NER input.
         spans: dict[tuple[int, str], list[tuple[int, int, Any]]] = {}

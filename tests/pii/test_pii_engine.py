@@ -165,3 +165,15 @@ def test_stock_presidio_baseline_loads_next_to_the_engine_and_misses_japanese_id
     assert not {"123456789018", "A-123456"} & found_by_stock
     redacted, _ = stock.redact("Contact john.smith@example.com")
     assert redacted == "Contact <EMAIL_ADDRESS>"  # its e-mail check works offline
+
+
+def test_ner_module_does_not_import_the_engine():
+    code = "import sys, medswallow.pii.ner; print('medswallow.pii.engine' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_redact_text_for_short_strings(fast_engine):
+    assert fast_engine.redact_text("MRN: 00123456") == "MRN: <MEDICAL_RECORD_NUMBER>"
+    assert fast_engine.redact_text("") == ""
+    assert fast_engine.redact_text("NEG") == "NEG"

@@ -14,6 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import regex
+
 from medswallow.errors import UserError, did_you_mean
 from medswallow.pii.candidate import Candidate
 from medswallow.pii.labels import LABELS
@@ -250,6 +252,9 @@ def resolve_overlaps(cands: list[Candidate]) -> list[Candidate]:
     return taken
 
 
+_JA_WORD_CHAR = regex.compile(r"[\p{Han}\p{Katakana}ー]")
+_EN_POSSESSIVE_OR_EPONYM = regex.compile(r"(?:'s|’s|s')|\s?(?i:disease|syndrome|sign|et al|and colleagues)")
+_SAINT_BEFORE = regex.compile(r"(?:St|Saint|Mt)\.?\s$")
 _NOT_AFTER_NAME = ("市", "区", "町", "村", "県", "郡", "駅", "病院", "大学", "医院", "クリニック", "通り", "線", "川", "山")
 
 
@@ -259,7 +264,6 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
     Only names of two or more characters (three for Latin script) spread, never into a longer word, an
     eponym (川崎病) or a place (川崎市).
     """
-    import regex
 
     from medswallow.pii.names import EN_EPONYM_HEADS, EN_STOP, EPONYM_HEADS, NAME_LABELS, ROLE_WORDS
 
@@ -282,23 +286,35 @@ def propagate_names(text: str, kept: list[Candidate], threshold: float) -> list[
         latin = name.isascii()
         if len(name) < (3 if latin else 2) or name in EN_STOP or name in ROLE_WORDS or name in NAME_LABELS:
             continue
-        edge = r"[A-Za-z]" if latin else r"[\p{Han}\p{Katakana}ー]"
-        pattern = regex.compile(rf"(?<!{edge}){regex.escape(name)}(?!{edge})")
-        for m in pattern.finditer(folded):
-            s, e = m.span()
-            if all(covered[s:e]):
+        # str.find and a one-character edge test: a compiled pattern per name and document costs more than the rest
+        s = folded.find(name)
+        while s >= 0:
+            e = s + len(name)
+            before_ch, after_ch = folded[s - 1 : s], folded[e : e + 1]
+            s_next = folded.find(name, s + 1)
+            glued = (
+                any(ch.isascii() and ch.isalpha() for ch in before_ch + after_ch)
+                if latin
+                else any(_JA_WORD_CHAR.match(ch) for ch in (before_ch, after_ch) if ch)
+            )
+            if glued or all(covered[s:e]):
+                s = s_next
+                continue
                 continue
             after = folded[e : e + 8]
             if any(after.startswith(h) for h in EPONYM_HEADS) or after.startswith(_NOT_AFTER_NAME):
+                s = s_next
                 continue
             if latin and (
-                regex.match(r"(?:'s|’s|s')|\s?(?i:disease|syndrome|sign|et al|and colleagues)", after)
+                _EN_POSSESSIVE_OR_EPONYM.match(after)
                 or EN_EPONYM_HEADS.match(folded[e : e + 30])
-                or regex.search(r"(?:St|Saint|Mt)\.?\s$", folded[max(0, s - 7) : s])
+                or _SAINT_BEFORE.search(folded[max(0, s - 7) : s])
             ):
+                s = s_next
                 continue
             out.append(Candidate(s, e, "PERSON", threshold + 0.05, "propagated"))
             covered[s:e] = b"\x01" * (e - s)
+            s = s_next
     return out
 
 

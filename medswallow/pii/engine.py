@@ -186,6 +186,11 @@ class PIIEngine:
                 if score < self.score_threshold and ctx and any(w in before or w in after for w in ctx):
                     score = min(1.0, score + CONTEXT_BOOST)
                 cands.append(Candidate(s, e, rec.ENTITY, score, type(rec).__name__))
+        from medswallow.pii.recognizers.generic import table_column_values
+
+        for s, e, label in table_column_values(folded):
+            if label in self.labels:
+                cands.append(Candidate(s, e, label, 0.6, "table-column"))
         if "PERSON" in self.labels:
             # English cues run over the whole text (romaji names sit inside Japanese sentences, and a cue
             # may span a segment boundary); Sudachi runs on the Japanese segments only.

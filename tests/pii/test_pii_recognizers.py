@@ -191,3 +191,20 @@ def test_luhn(body, digit):
         assert make_luhn(body) == body + digit
         assert luhn_ok(body + digit)
         assert not luhn_ok(body + str((int(digit) + 1) % 10))
+
+
+TABLE = (
+    "| Screen date  | Initials | MRN      | Age | Outcome     |\n"
+    "|--------------|----------|----------|-----|-------------|\n"
+    "| 02-May-2024  | R.T.     | 00912273 | 71  | Screen fail |\n"
+    "| 13-May-2024  | M.O.     | 00458810 | 91  | Enrolled    |\n"
+    "\n"
+    "Lot      Exp        Qty\n"
+    "4471029  2026-01    30\n"
+)
+
+
+def test_table_columns_by_their_header(fast_engine, found):
+    got = found(fast_engine, TABLE)
+    assert {("00912273", "ID_NUMBER"), ("00458810", "ID_NUMBER"), ("R.T.", "PERSON"), ("M.O.", "PERSON"), ("91", "AGE")} <= set(got)
+    assert ("71", "AGE") not in got and not any(s == "4471029" for s, _ in got)  # under 90; a lot column

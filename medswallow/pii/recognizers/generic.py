@@ -110,3 +110,73 @@ GENERIC_RECOGNIZERS: tuple[type[MedPatternRecognizer], ...] = (
     UsZipAfterStateRecognizer,
     SocialHandleRecognizer,
 )
+
+
+_CELL_SPLIT = regex.compile(r"\s*\|\s*|[ \t\u3000]{2,}|\t")
+_ID_HEADER = regex.compile(r"(?i)^(?:mrn|id|患者id|patient\sid|rx\s?#?|カルテ番号|患者番号|診察券番号|番号|acct\s?#?|account|fin)$")
+_NAME_HEADER = regex.compile(r"(?i)^(?:name|patient(?:\sname)?|氏名|患者名|患者氏名|initials|イニシャル|prescriber|staff|physician)$")
+_AGE_HEADER = regex.compile(r"(?i)^(?:age|年齢)$")
+_ID_CELL = regex.compile(r"[A-Za-z]{0,3}-?[0-9]{5,12}")
+_NAME_CELL = regex.compile(r"[\p{L}][\p{L}.,'\- ]{0,30}")
+_AGE_CELL = regex.compile(r"(?:9[0-9]|1[01][0-9])")
+
+
+def _cells(line: str, offset: int) -> list[tuple[int, int]]:
+    """(start, end) of each non-empty cell of a table line, split at '|', tabs or runs of two or more spaces."""
+    cells, pos = [], 0
+    for m in _CELL_SPLIT.finditer(line):
+        if m.start() > pos:
+            cells.append((offset + pos, offset + m.start()))
+        pos = m.end()
+    if pos < len(line):
+        cells.append((offset + pos, offset + len(line)))
+    return cells
+
+
+def table_column_values(text: str) -> list[tuple[int, int, str]]:
+    """Values in the identifier, name and age columns of plain-text tables, found from the header row.
+
+    A header row has three or more cells, one of them an identifier (MRN, ID, Rx#, カルテ番号), name (Name, 氏名,
+    Initials) or age (Age, 年齢) heading. Each following row with the same number of cells gives the value
+    under that heading when it has the column's shape (digits for identifiers, letters for names, 90 or more
+    for ages). Returns (start, end, label) with ``ID_NUMBER``, ``PERSON`` or ``AGE``.
+    """
+    out: list[tuple[int, int, str]] = []
+    lines = text.split("\n")
+    offsets, pos = [], 0
+    for line in lines:
+        offsets.append(pos)
+        pos += len(line) + 1
+    i = 0
+    while i < len(lines):
+        header = _cells(lines[i], offsets[i])
+        kinds: dict[int, str] = {}
+        if len(header) >= 3:
+            for k, (s, e) in enumerate(header):
+                cell = text[s:e].strip()
+                if _ID_HEADER.match(cell):
+                    kinds[k] = "ID_NUMBER"
+                elif _NAME_HEADER.match(cell):
+                    kinds[k] = "PERSON"
+                elif _AGE_HEADER.match(cell):
+                    kinds[k] = "AGE"
+        if not kinds:
+            i += 1
+            continue
+        j = i + 1
+        while j < len(lines) and lines[j].strip():
+            row = _cells(lines[j], offsets[j])
+            if set(text[s:e] for s, e in row) <= {"-", "—", ":---", "---"} or all(set(text[s:e]) <= set("-:|— ") for s, e in row):
+                j += 1  # a markdown rule line
+                continue
+            if len(row) != len(header):
+                break
+            for k, label in kinds.items():
+                s, e = row[k]
+                cell = text[s:e]
+                shape = _ID_CELL if label == "ID_NUMBER" else _NAME_CELL if label == "PERSON" else _AGE_CELL
+                if shape.fullmatch(cell) and (label != "PERSON" or any(ch.isalpha() for ch in cell)):
+                    out.append((s, e, label))
+            j += 1
+        i = j
+    return out

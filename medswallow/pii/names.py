@@ -488,7 +488,8 @@ _EN_LABELS = (
     r"beneficiary|client|caller/pt|pt/caller|read\sby|performed\sby|collected\sby|drawn\sby|notified|"
     r"patient'?s\sname|insured'?s\sname|(?:[0-9]+[a-z]?\.\s)?patient'?s\sname|discussant|presenter|moderator|"
     r"counsel(?:l)?or|social\sworker|case\smanager|aide|cna|sitter|proxy|poa|agent|surrogate|contact\sname|"
-    r"emergency\scontact\sname|responsible\sparty|submitted\sby|prepared\sby|approved\sby|attested\sby)"
+    r"emergency\scontact\sname|responsible\sparty|submitted\sby|prepared\sby|approved\sby|attested\sby|"
+    r"translated\sby|interpreted\sby|photo\scredit|operator|candidate|contact\s\([a-z]+\)|goes\sby)"
 )
 _RELATIONS = (
     r"(?:wife|husband|son|daughter|mother|father|sister|brother|spouse|partner|friend|neighbor|neighbour|caregiver|"
@@ -563,12 +564,22 @@ EN_NOT_NAME_WORDS = regex.compile(
 _EN_CUES = (
     ("title", rf"(?<=(?<![A-Za-z]){_TITLES}\.?\s?){_EN_NAME}", 0.85),
     ("label", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?){_EN_NAME}", 0.8),
-    ("patient", rf"(?<=(?<![A-Za-z])(?:Pt|Patient|patient)\s){_EN_NAME}", 0.7),
+    ("patient", rf"(?<=(?<![A-Za-z])(?:Pt|pt|Patient|patient)\s){_EN_NAME}", 0.7),
+    # a name that an identity field follows: "Bradley Kern, DOB 03/12/1986", "Rosalind Pierce (97 y/o F)", "— MRN"
+    (
+        "identity",
+        rf"{_EN_NAME}(?=,?\s(?:DOB|D\.O\.B|MRN|\(?[0-9]{{1,3}}\s?(?:y/?o|yo|F|M)\b|[0-9]{{1,3}}[MF]\b)|\s{{2,}}(?:MRN|DOB|Age|G[0-9]P)|\s—\s(?:Rm|Room|MRN|DOB))",
+        0.7,
+    ),
+    # an author or staff list marked with superscripts (Rina Hashimoto¹, Takuya Mori¹)
+    ("superscript", rf"{_EN_NAME}(?=[¹²³⁴⁵⁶⁷⁸⁹*†‡])", 0.7),
+    # "(Jennifer Smith, Billing)", "— Sandra Ruiz-Whitman, Patient Relations"
+    ("aside", rf"(?<=\(|—\s){_EN_NAME}(?=,\s)", 0.6),
     ("signed", rf"(?<=(?<![A-Za-z])(?i:electronically\ssigned\sby|signed\sby|dictated\sby|seen\sby|examined\sby|referred\sby|verified\sby|reviewed\sby|ordered\sby|prescribed\sby|counseled\sby|cc)\s){_EN_NAME}", 0.8),
     ("credential", rf"{_EN_NAME}(?=,?\s\(?{_CREDENTIALS}(?![A-Za-z]))", 0.8),
     ("label_last_first", rf"(?<=(?<![A-Za-z]){_EN_LABELS}\s?[:\-]\s?)\p{{Lu}}\p{{Ll}}+(?:[-']\p{{Lu}}\p{{Ll}}+)?,\s\p{{Lu}}\p{{Ll}}+", 0.8),
     ("paren_after_role", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}|pt|ot|st|rn|aide|billing|care|ma|np|md)\s\()\p{{Lu}}\p{{Ll}}+(?:\s\p{{Lu}}\p{{Ll}}+)?(?=\))", 0.7),
-    ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS})\s?[:,]?\s(?:is\s|was\s|named\s)?){_EN_NAME}", 0.7),
+    ("relation", rf"(?<=(?<![A-Za-z])(?i:{_RELATIONS}|goes\sby)\s?[:,]?\s(?:is\s|was\s|named\s)?[\"“]?){_EN_NAME}", 0.7),
     ("self", rf"(?<=(?<![A-Za-z])(?i:this\sis|my\sname\sis|i\sam|i'm|name\sis)\s){_EN_NAME}", 0.7),
     ("signoff", rf"(?<=(?<![A-Za-z])(?:Thanks|Thank\syou|Sincerely|Regards|Best\sregards|Kind\sregards|Best|Cheers|Respectfully|Warmly),?\s{{0,3}}){_EN_NAME}(?=\s*$|\s*\n|,)", 0.75),
     ("about", rf"(?<=(?<![A-Za-z])(?:note|letter|summary|report|referral|consult|consultation|visit|request|record|chart)\s(?:for|on|regarding|re:?)\s){_EN_NAME}", 0.7),
@@ -599,12 +610,13 @@ _JA_ROLE_LABELS = (
     "母", "父", "長男", "長女", "次男", "次女", "息子", "娘", "孫", "姪", "甥", "兄", "姉", "弟", "妹", "祖母", "祖父",
     "家族連絡", "相談者", "報告者", "発見者", "通訳", "スクリーナー", "細胞診専門医", "病理医", "検査者", "技師", "Ns.", "Ns",
     "医療安全管理者", "感染管理室", "担当", "署名", "自署", "受ける人の氏名", "患者氏名", "フリガナ", "ふりがな",
+    "Cc", "CC", "To", "From", "Contact",
 )
 """Role and field labels after which a short kanji/kana phrase is a name (担当医：平 あかり, 看護師 南 さやか)."""
 _JA_LABEL_VALUE = regex.compile(
     r"(?:(?P<lab>" + "|".join(regex.escape(w) for w in sorted(_JA_ROLE_LABELS, key=len, reverse=True)) + r")"
     r"|(?P<gen>[\p{Han}\p{Katakana}ー]{1,6}(?:者|医|師|士|員)))"
-    r"(?:[（(]ふりがな[）)])?(?P<sep>\s?[：:]\s?|[ 　]|(?<=Ns\.?))(?:(?:母|父|妻|夫|長男|長女|Ns\.?)[ 　]?)?"
+    r"(?:[（(]ふりがな[）)])?(?P<sep>\s?[：:]\s?|[ 　]|[（(]|(?<=Ns\.?))(?:(?:母|父|妻|夫|長男|長女|Ns\.?)[ 　]?)?"
     r"(?P<v>[ｦ-ﾟ]{2,}(?:[ ][ｦ-ﾟ]{1,})?|[\p{Hiragana}]{2,5}[ 　][\p{Hiragana}]{1,5}"
     r"|[\p{Katakana}ー]{1,8}(?:・[\p{Katakana}ー]{1,8}){1,3}"
     r"|[\p{Han}々]{1,3}(?:[ 　][\p{Han}々\p{Hiragana}\p{Katakana}ー]{1,4})?)"
@@ -621,7 +633,7 @@ _JA_VALUE_STOP = frozenset(
 def ja_label_names(folded: str, start: int = 0, end: int | None = None) -> list[NameHit]:
     """Names right after a role or field label (see ``_JA_ROLE_LABELS``), found without a tokenizer."""
     hits: list[NameHit] = []
-    for m in _JA_LABEL_VALUE.finditer(folded, start, len(folded) if end is None else end):
+    for m in _JA_LABEL_VALUE.finditer(folded, start, len(folded) if end is None else end, overlapped=True):
         value = m.group("v")
         if m.group("gen") and ":" not in m.group("sep") and "：" not in m.group("sep"):
             continue  # a generic role word (…者/…医) is a label only with a colon
@@ -634,6 +646,8 @@ def ja_label_names(folded: str, start: int = 0, end: int | None = None) -> list[
             or value in ROLE_WORDS
             or head in ROLE_WORDS
             or value in NAME_LABELS
+            or head in NAME_LABELS
+            or head in _JA_ROLE_LABELS
             or value.endswith(_INSTITUTION_SUFFIXES)
             or any(w in value for w in ("科", "院", "病", "室", "棟", "部", "センター", "薬局"))
             or any(folded[m.end("v") :].startswith(h) for h in EPONYM_HEADS)
@@ -686,9 +700,9 @@ class EnglishNameFinder:
             words.pop()
         if source in ("subject", "narrative") and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
             return None
-        if source in ("capitalized", "line_start") and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
+        if source in ("capitalized", "line_start", "identity", "superscript", "aside") and (len(words) < 2 or EN_NOT_NAME_WORDS.search(folded[s:e])):
             return None
-        if source in ("capitalized", "line_start", "subject", "narrative", "credential", "patient") and all(
+        if source in ("capitalized", "line_start", "subject", "narrative", "credential", "patient", "identity", "aside", "superscript") and all(
             w.isupper() and len(w) > 1 for w in words
         ):
             return None  # an all-caps header, not a name, unless a label or title announced it

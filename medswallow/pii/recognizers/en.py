@@ -225,12 +225,13 @@ class EnPlaceRecognizer(MedPatternRecognizer):
     LANGUAGE = "any"
     PATTERNS: ClassVar[list[tuple[str, str, float]]] = [
         ("city_state", rf"(?<![A-Za-z]){_PLACE}(?=,\s?{_STATES}(?![A-Za-z])|\s{_STATES}\s[0-9]{{5}}(?:-[0-9]{{4}})?(?![0-9]))", 0.7),
+        ("city_country", rf"(?<=,\s|\n){_PLACE}(?=,\s(?:Ireland|Japan|Canada|Mexico|Australia|England|Scotland|Wales|Germany|France|Italy|Spain|Korea|China|Taiwan|India|Vietnam|Philippines|Brazil|Hokkaido|Okinawa|Kyoto|Osaka)\b)", 0.6),
         ("labelled", rf"(?<=(?i:city|county|town|birthplace|place\sof\sbirth|residence|hometown|city/state)\s?[:\-]?\s){_PLACE}", 0.7),
         (
             "travel",
             rf"(?<=(?i:lives?|living|resides?|relatives|moving|moved|relocating|visiting|flying|flies|flew|drive|travel\w*|trip|"
             rf"holiday|vacation|cabin|house|daughter's|sister's|son's|brother's|mother's|born|raised|staying|returned|"
-            rf"returning|home)\b[^.\n]{{0,25}}?\b(?:in|from|to|near)\s){_PLACE}",
+            rf"returning|home)\b[^.]{{0,25}}?\b(?:in|from|to|near)\s){_PLACE}",
             0.6,
         ),
         ("po_box", r"(?i:P\.?\s?O\.?\sBox)\s[0-9]{1,6}", 0.8),
@@ -241,6 +242,8 @@ class EnPlaceRecognizer(MedPatternRecognizer):
         from medswallow.pii.names import EN_STOP
 
         first = match.split()[0] if match.split() else match
+        if first.rstrip(".") in ("Apt", "Apartment", "Suite", "Ste", "Unit") or first.startswith("P"):
+            return score  # a unit or P.O. box: its own shape, no place name to check
         return 0.0 if first in EN_STOP or first in _NOT_PLACES else score
 
 

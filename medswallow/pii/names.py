@@ -685,6 +685,8 @@ class EnglishNameFinder:
             w.strip(",.") in EN_STOP or w.strip(",.").title() in EN_STOP for w in words
         ):
             return None
+        if source == "last_first" and max(len(w.strip(",.")) for w in words) <= 3:
+            return None  # CBC, CMP / MMR, BCG: lists of acronyms
         if len(words) == 1 and words[0].isupper() and len(words[0]) <= 4 and source not in ("title", "ja_label", "initials", "title_initial"):
             return None  # an acronym (PCP, ED, HCV, OSH), not a name
         # trim stop words from both ends ("Patient: Denies pain" -> nothing; "Dr. Smith Date" -> "Smith")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-RECALL_FLOOR = 0.95
+RECALL_FLOOR = 0.97
 PRECISION_FLOOR = 0.90
-"""Measured 0.953 / 0.975 when written; the target is recall 0.97. Raise the floor as the engine improves."""
+"""The release bar (measured 0.971 / 0.974 when set)."""
 
 
 def _challenge_dir() -> Path:

@@ -100,6 +100,16 @@ VALID = [
     ("Nursing note 6-22-22 0300", "6-22-22", "DATE_TIME"),
     ("12-Feb-2025", "12-Feb-2025", "DATE_TIME"),
     ("(7/30-8/1) showed", "8/1", "DATE_TIME"),
+    ("3. PATIENT'S BIRTH DATE: 07 14 1962  SEX F", "07 14 1962", "DATE_TIME"),
+    ("weekly 01/2024-06/2024", "06/2024", "DATE_TIME"),
+    ("Bradley Kern, DOB 03/12/1986", "Bradley Kern", "PERSON"),
+    ("Authors: Rina Hashimoto¹, Takuya Mori¹", "Takuya Mori", "PERSON"),
+    ("担当医：平 あかり　受持看護師：南", "平 あかり", "PERSON"),
+    ("説明（同席：看護師 南 さやか）", "南 さやか", "PERSON"),
+    ("患者：ｲﾜｻｷ ｹﾝｼﾞ（岩崎 健二）", "岩崎 健二", "PERSON"),
+    ("Patient: GRANT, HOPE M    DOB", "GRANT, HOPE M", "PERSON"),
+    ("K. Osei, PA-C", "K. Osei", "PERSON"),
+    ("Member: Priya Venkataraman", "Priya Venkataraman", "PERSON"),
     # identifiers found by their label, NPI and DEA by check digit
     ("Accession: S24-18877", "S24-18877", "ID_NUMBER"),
     ("在留カード番号　PF48120375KA", "PF48120375KA", "ID_NUMBER"),
@@ -156,6 +166,10 @@ INVALID = [
     ("both patients aged 90 or older", "AGE"),
     ("Rm 5112-B, Bed 7", "LOCATION"),
     ("https://www.mhlw.go.jp/guideline.pdf", "URL"),
+    ("CPT 20610 RT 05 20 24 units", "DATE_TIME"),  # spaced numbers without a date label
+    ("Wells score 7.5, Baker cyst, Barrett esophagus", "PERSON"),
+    ("HCV Ab POSITIVE; CBC, CMP drawn", "PERSON"),
+    ("確認：済　記録：なし", "PERSON"),
 ]
 
 

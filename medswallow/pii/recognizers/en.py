@@ -122,6 +122,13 @@ class EnDateRecognizer(MedPatternRecognizer):
         ("day_month_name", rf"(?<![0-9A-Za-z.,])[0-9]{{1,2}}\s{_MONTHS}(?![A-Za-z]|\.?,?\s(?:19|20)[0-9]{{2}})", 0.55),
         ("month_name_year", rf"(?<![A-Za-z0-9]\s?){_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])", 0.55),
         ("month_year_numeric", r"(?<![0-9/.\-])(?:0?[1-9]|1[0-2])/(?:19|20)[0-9]{2}(?![0-9/])", 0.55),
+        ("month_year_range_end", r"(?<=[0-9]{2}/(?:19|20)[0-9]{2}\s?[-–〜~]\s?)(?:0?[1-9]|1[0-2])/(?:19|20)[0-9]{2}(?![0-9/])", 0.55),
+        # form boxes with spaces (CMS-1500: "BIRTH DATE: 07 14 1962", "DOS 05 20 24"), only after a date label
+        (
+            "spaced_form_date",
+            r"(?<=(?i:date|dos|dob|birth\sdate|illness)[:\s]{1,3})(?:0[1-9]|1[0-2])\s(?:0[1-9]|[12][0-9]|3[01])\s(?:19|20)?[0-9]{2}(?![0-9])",
+            0.7,
+        ),
     ]
     CONTEXT = DATE_CONTEXT
     NEGATIVE_CONTEXT = DATE_NEGATIVE

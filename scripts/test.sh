@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 ruff check medswallow tests app benchmarks
 mypy medswallow
 # The documentation site: a broken link, a missing page or a stale API reference fails here.
-site=$(mktemp -d); mkdocs build --strict --quiet --site-dir "$site"; rm -rf "$site"
+site=$(mktemp -d); NO_MKDOCS_2_WARNING=1 mkdocs build --strict --quiet --site-dir "$site"; rm -rf "$site"
 if [ -z "${MEDSWALLOW_TEST_PG_URL:-}" ]; then
   # A throwaway PostgreSQL cluster for tests marked `postgres`, stopped when the tests end.
   source scripts/start-postgres.sh

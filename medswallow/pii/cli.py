@@ -98,29 +98,33 @@ def _run(
             yield [d.text for d in batch], [d.lang for d in batch]
 
     tmp = out.with_name(out.name + ".partial")
-    with tmp.open("w", encoding="utf-8") as fh, progress() as bar:
-        task = bar.add_task("redact" if redact else "detect", total=total)
-        for spans_batch in analyze_batches(engine, text_batches(), workers=workers):
-            batch = pending.pop(0)
-            for doc, spans in zip(batch, spans_batch, strict=True):
-                if isinstance(spans, DocFailure):  # reported with its line and id; the rest of the file goes on
-                    failed.append(BadLine(doc.line, doc.id, spans.reason))
-                    continue
-                lang = doc.lang or detect_language(doc.text)
-                if redact:
-                    row: dict[str, Any] = {
-                        "id": doc.id,
-                        "lang": lang,
-                        "text": replace_spans(doc.text, spans, pseudonymize=pseudonymize),
-                        "pii": dict(sorted(Counter(s.label for s in spans).items())),
-                    }
-                else:
-                    row = {"id": doc.id, "lang": lang, "spans": [s.to_dict() for s in spans]}
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                counts.update(s.label for s in spans)
-                n_docs += 1
-                n_chars += len(doc.text)
-            bar.advance(task, len(batch))
+    try:
+        with tmp.open("w", encoding="utf-8") as fh, progress(transient=True) as bar:
+            task = bar.add_task("redact" if redact else "detect", total=total)
+            for spans_batch in analyze_batches(engine, text_batches(), workers=workers):
+                batch = pending.pop(0)
+                for doc, spans in zip(batch, spans_batch, strict=True):
+                    if isinstance(spans, DocFailure):  # reported with its line and id; the rest of the file goes on
+                        failed.append(BadLine(doc.line, doc.id, spans.reason))
+                        continue
+                    lang = doc.lang or detect_language(doc.text)
+                    if redact:
+                        row: dict[str, Any] = {
+                            "id": doc.id,
+                            "lang": lang,
+                            "text": replace_spans(doc.text, spans, pseudonymize=pseudonymize),
+                            "pii": dict(sorted(Counter(s.label for s in spans).items())),
+                        }
+                    else:
+                        row = {"id": doc.id, "lang": lang, "spans": [s.to_dict() for s in spans]}
+                    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    counts.update(s.label for s in spans)
+                    n_docs += 1
+                    n_chars += len(doc.text)
+                bar.advance(task, len(batch))
+    except BaseException:  # a bad line or Ctrl-C: no half-written output is left behind
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(out)
     elapsed = time.perf_counter() - started
     rej_path = _write_rejected(out, rejected + failed)
@@ -200,7 +204,7 @@ def evaluate(
     report = Report()
     started = time.perf_counter()
     n_chars = 0
-    with progress() as bar:
+    with progress(transient=True) as bar:
         task = bar.add_task(f"eval ({mode})", total=count_lines(gold))
         for batch in batched(_docs(gold, rejected, skip_bad, gold=True), batch_size):
             preds = engine.analyze_batch([d.text for d in batch], [d.lang for d in batch])

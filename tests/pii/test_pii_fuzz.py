@@ -35,7 +35,7 @@ def _check(engine, text: str) -> None:
     assert isinstance(redacted, str)
 
 
-@settings(max_examples=250, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, derandomize=True, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(text=st.one_of(_TEXT, _LABEL_VALUE, st.text(max_size=40)))
 def test_any_text_gives_valid_spans(fast_engine, text):
     _check(fast_engine, text)

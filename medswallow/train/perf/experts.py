@@ -69,7 +69,11 @@ def grouped_linear(
     """x @ (W + sum scale * A @ B) per expert group, the adapters kept factored."""
     out = grouped_mm(x, weight, offsets, impl)
     for lhs, rhs, scale in lora:
-        out = out + scale * grouped_mm(grouped_mm(x, lhs, offsets, impl), rhs, offsets, impl).to(out.dtype)
+        # PEFT keeps adapters in float32; the grouped CUDA kernels take bf16 only, so factors in their own dtype
+        # would send every LoRA GEMM through the per-expert loop. The cast is differentiable: the float32
+        # adapter parameters still get their gradients.
+        low = grouped_mm(x, lhs.to(weight.dtype), offsets, impl)
+        out = out + scale * grouped_mm(low, rhs.to(weight.dtype), offsets, impl).to(out.dtype)
     return out
 
 

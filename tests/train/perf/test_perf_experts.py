@@ -96,3 +96,35 @@ def test_disabled_and_merged_adapters_are_honoured() -> None:
         merged = fast.merge_and_unload()  # merged weights, wrappers gone: plain experts under our forward
         assert unwrap_experts(merged.model.layers[0].mlp.experts)[1] == {"gate_up_proj": [], "down_proj": []}
         assert_close_scaled(merged(input_ids=ids).logits, adapted, 1e-5, "merged")
+
+
+def test_float32_adapters_run_in_the_weights_dtype_and_still_get_gradients(monkeypatch) -> None:
+    """PEFT keeps adapters in float32 next to bf16 weights: every GEMM must see the weights' dtype (the grouped
+    CUDA kernels take bf16 only), and the float32 factors must still receive gradients through the cast."""
+    from medswallow.train.perf import experts as mod
+
+    seen: list[torch.dtype] = []
+    real = mod.grouped_mm
+
+    def spy(x: torch.Tensor, w: torch.Tensor, offsets: torch.Tensor, impl: str = "grouped") -> torch.Tensor:
+        seen.append(w.dtype)
+        return real(x, w, offsets, impl)
+
+    monkeypatch.setattr(mod, "grouped_mm", spy)
+    torch.manual_seed(0)
+    experts, rows, width, rank = 4, 32, 16, 8
+    x = torch.randn(rows, width, dtype=torch.bfloat16)
+    weight = torch.randn(experts, width, width, dtype=torch.bfloat16)
+    lhs = torch.randn(experts, width, rank, requires_grad=True)
+    rhs = torch.randn(experts, rank, width, requires_grad=True)
+    offsets = torch.tensor([8, 16, 24, 32], dtype=torch.int32)
+    out = mod.grouped_linear(x, weight, offsets, [(lhs, rhs, 0.5)], "grouped")
+    out.float().sum().backward()
+    assert seen == [torch.bfloat16] * 3
+    assert out.dtype == torch.bfloat16
+    assert lhs.grad is not None and rhs.grad is not None and lhs.grad.abs().sum() > 0
+    # Same result as the float32 computation, within bf16 rounding.
+    ref = mod.loop_mm(x.float(), weight.float(), offsets) + 0.5 * mod.loop_mm(
+        mod.loop_mm(x.float(), lhs.detach(), offsets), rhs.detach(), offsets
+    )
+    assert torch.allclose(out.float(), ref, rtol=0.05, atol=0.5)

@@ -340,6 +340,23 @@ def _throttle_wait(store: ReviewStore, keys: tuple[str, str], now: datetime) -> 
     return until - now if until is not None and until > now else None
 
 
+def _live_session(session, token: str | None) -> tuple[AuthSession, User]:  # type: ignore[no-untyped-def]
+    """The session row of a token and its user; AuthError when unknown, revoked or the account is inactive."""
+    if not token:
+        raise AuthError("please log in")
+    row = session.execute(
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_hash == _token_hash(token))
+    ).first()
+    if row is None:
+        raise AuthError("please log in")
+    auth, user = row
+    if auth.revoked_at is not None or not user.active:
+        raise AuthError("your session has ended; please log in again")
+    return auth, user
+
+
 @dataclass(frozen=True, slots=True)
 class SessionStatus:
     """How long a session has left, for a warning before it ends (read-only: looking does not extend it)."""
@@ -354,19 +371,9 @@ class SessionStatus:
 def session_status(store: ReviewStore, token: str | None, settings: AuthSettings | None = None) -> SessionStatus:
     """The state of a session without touching it; raises AuthError like ``resume`` when it is over."""
     settings = settings or AuthSettings()
-    if not token:
-        raise AuthError("please log in")
     now = utcnow()
     with store.read() as session:
-        row = session.execute(
-            select(AuthSession, User).join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.token_hash == _token_hash(token))
-        ).first()
-    if row is None:
-        raise AuthError("please log in")
-    auth, user = row
-    if auth.revoked_at is not None or not user.active:
-        raise AuthError("your session has ended; please log in again")
+        auth, user = _live_session(session, token)
     idle_end = auth.last_seen_at + settings.idle_timeout
     ends_at, ends_by = (idle_end, "idle") if idle_end < auth.expires_at else (auth.expires_at, "limit")
     remaining = ends_at - now
@@ -410,20 +417,9 @@ def _open_session(session, user: User, now: datetime, settings: AuthSettings, me
 def resume(store: ReviewStore, token: str | None, settings: AuthSettings | None = None) -> Actor:
     """The user behind a session token; raises AuthError when it is unknown, expired, idle or revoked."""
     settings = settings or AuthSettings()
-    if not token:
-        raise AuthError("please log in")
     now = utcnow()
     with store.read() as session:
-        row = session.execute(
-            select(AuthSession, User)
-            .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.token_hash == _token_hash(token))
-        ).first()
-        if row is None:
-            raise AuthError("please log in")
-        auth, user = row
-        if auth.revoked_at is not None or not user.active:
-            raise AuthError("your session has ended; please log in again")
+        auth, user = _live_session(session, token)
         if now >= auth.expires_at or now - auth.last_seen_at >= settings.idle_timeout:
             raise AuthError("your session expired; please log in again")
         actor = Actor(user.id, user.username, user.role)

@@ -109,6 +109,8 @@ class Throughput(TrainerCallback):
             # The first step of a run carries compilation and allocator warm-up: reported apart.
             "first_step_seconds": round(self.step_seconds[min(self.step_seconds)], 3) if self.step_seconds else None,
             "peak_memory_gib": round(peak_memory_gib(), 3),
+            # Every step's wall time: a stall (a recompilation, a checkpoint) shows as one long step.
+            "step_seconds": {str(k): round(v, 3) for k, v in sorted(self.step_seconds.items())},
             "world_size": args.world_size,
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
             "curve": self.curve,

@@ -117,6 +117,13 @@ def apply_perf(model: Any, cfg: PerfConfig | None = None) -> Any:
         import os
         from pathlib import Path
 
+        from medswallow.train.perf.capture import install_factor_preparation, install_router_capture
+
+        # transformers' output hooks would break every layer's graph three times (router, attention, layer).
+        install_router_capture(parts.backbone, parts.layers)
+        if cfg.experts != "keep":
+            install_factor_preparation(parts.backbone, parts.mlps)
+
         # A stable on-disk cache: the next run with the same shapes loads the compiled kernels instead of
         # compiling them again (torch's default lives under /tmp and is lost with it).
         os.environ.setdefault(

@@ -21,6 +21,7 @@ import torch
 
 LoraFactors = list[tuple[torch.Tensor, torch.Tensor, float]]
 IMPL_ATTR = "_medswallow_experts"
+FACTORS_ATTR = "_medswallow_lora_factors"
 
 
 def _grouped_mm_fn() -> Any:
@@ -28,14 +29,18 @@ def _grouped_mm_fn() -> Any:
 
 
 def _aligned(t: torch.Tensor) -> bool:
-    # torch's grouped_mm wants 16-byte aligned rows (a rank-4 bf16 LoRA factor is not).
-    return (t.shape[-1] * t.element_size()) % 16 == 0 and t.data_ptr() % 16 == 0
+    # torch's grouped_mm wants 16-byte aligned rows (a rank-4 bf16 LoRA factor is not). Inside a compiled
+    # graph there is no data pointer to read (it would break the graph): inductor allocates aligned buffers.
+    rows = (t.shape[-1] * t.element_size()) % 16 == 0
+    return rows and (torch.compiler.is_compiling() or t.data_ptr() % 16 == 0)
 
 
 def grouped_mm_supported(x: torch.Tensor, w: torch.Tensor) -> bool:
     """Whether torch's grouped GEMM kernel takes these operands on this device."""
     if _grouped_mm_fn() is None or x.dtype != w.dtype or not (_aligned(x) and _aligned(w)):
         return False
+    if torch.compiler.is_compiling() and w.dtype != torch.bfloat16:
+        return False  # the traced grouped GEMM (its meta kernel) takes bf16 only, on every device
     if w.device.type == "cuda":
         # The CUDA kernels are bf16 (SM80+); other dtypes go through the loop.
         return w.dtype == torch.bfloat16 and torch.cuda.get_device_capability(w.device) >= (8, 0)
@@ -132,12 +137,38 @@ def experts_forward(
     return out.to(hidden.dtype)
 
 
+def prepare_factors(mlps: list[Any]) -> None:
+    """Give each MLP its LoRA factors in the experts' dtype and row-major, made before the compiled layers run.
+
+    Inside a compiled layer inductor picks the layout of a cast factor itself and may hand the grouped GEMM
+    a [E, r, out] factor with the experts as the fastest dimension, which the kernel refuses ("Invalid
+    strides/sizes"); tensors that enter the graph from outside keep the strides they have. The casts stay
+    differentiable, so the adapter parameters get their gradients through them.
+    """
+    for mlp in mlps:
+        if not hasattr(mlp, IMPL_ATTR):
+            continue
+        experts, lora = unwrap_experts(mlp.experts)
+        dtype = experts.gate_up_proj.dtype
+        setattr(
+            mlp,
+            FACTORS_ATTR,
+            {
+                name: [(lhs.to(dtype).contiguous(), rhs.to(dtype).contiguous(), scale) for lhs, rhs, scale in items]
+                for name, items in lora.items()
+            },
+        )
+
+
 def _moe_forward(self: Any, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """GptOssMLP.forward with the experts computed by :func:`experts_forward`."""
     batch, length, dim = hidden_states.shape
     flat = hidden_states.reshape(-1, dim)
     _, router_scores, router_indices = self.router(flat)  # a module call: router-logit recorders still fire
     experts, lora = unwrap_experts(self.experts)
+    prepared = getattr(self, FACTORS_ATTR, None)
+    if prepared is not None:
+        lora = prepared
     out = experts_forward(experts, flat, router_indices, router_scores, lora, getattr(self, IMPL_ATTR))
     return out.reshape(batch, length, dim), router_scores
 

@@ -10,6 +10,8 @@ second of optimizer-step wall time, first step left out; peak allocated GPU memo
                   the plan picks levers, checkpoint policy and micro-batch for the device; 16 sequences per step).
   medswallow-80g  the same with `plan.device_memory_gib: 80` (what auto picks within an H100's memory).
   medswallow-keep the same with every lever on keep (transformers' flex_attention, full checkpointing, 4 x 4).
+  medswallow-fold `auto`, except the experts' adapters: PEFT's fold into the bf16 expert weights, as TRL's recipe
+                  (experts keep, layers uncompiled). Its curve isolates what the factored adapters change.
   medswallow-eager  keep + eager attention and wrapped rows: the overhead of the toolkit itself.
 
 Both sides read the same rows in the same order (each document is exactly one 2,048-token row ending in
@@ -186,6 +188,8 @@ def medswallow_command(args: argparse.Namespace, name: str, out: Path) -> list[s
     keep = {f"performance.{k}": "keep" for k in ("attention", "experts", "checkpointing", "micro_batch")}
     if name == "medswallow-80g":
         sets["plan.device_memory_gib"] = 80
+    elif name == "medswallow-fold":
+        sets |= {"performance.experts": "keep", "performance.compile": "false"}
     elif name == "medswallow-keep":
         sets |= keep | {"performance.compile": "false"}
     elif name == "medswallow-eager":

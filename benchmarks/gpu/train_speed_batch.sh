@@ -30,7 +30,7 @@ quiet() { grep --line-buffered -v -E 'it/s\]|examples/s\]|Warning|warn\(|━━'
 COPIER=$!
 trap 'kill $COPIER 2>/dev/null' EXIT
 python3 benchmarks/train_vs_trl.py --out /tmp/vs --tokenizer-dir /tmp/tok --steps "${STEPS:-20}" --stop-on-failure \
-    --variants "${VARIANTS:-medswallow,trl-recipe,medswallow-80g}" 2>&1 | quiet > "$OUT/vs_trl.log"
+    --variants "${VARIANTS:-medswallow,trl-recipe,medswallow-80g,medswallow-fold}" 2>&1 | quiet > "$OUT/vs_trl.log"
 cp /tmp/vs/results.json "$OUT/vs_trl.json"
 tar czf "$OUT/inductor.tgz" -C "$TORCHINDUCTOR_CACHE_DIR" . 2>/dev/null
 [ -n "${ONLY_VS:-}" ] && { tail -8 "$OUT/vs_trl.log"; exit 0; }

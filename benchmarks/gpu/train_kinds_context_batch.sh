@@ -6,10 +6,7 @@
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/inductor-cache}
-mkdir -p /tmp/tok && tar xzf .devcarry/tok.tar.gz -C /tmp/tok
+source benchmarks/gpu/train_setup.sh || exit 1
 quiet() { grep -v -E 'it/s\]|examples/s\]|Warning|warn\(' ; }
 LOG="$OUT/batch.log"
 date -u > "$LOG"

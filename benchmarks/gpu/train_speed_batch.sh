@@ -12,13 +12,10 @@
 set -u -o pipefail
 OUT=${OUT:-out/gpu}
 mkdir -p "$OUT"
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .devcarry/whl/*.whl || exit 1
-export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
-export TORCHINDUCTOR_CACHE_DIR=${TORCHINDUCTOR_CACHE_DIR:-/tmp/inductor-cache}
+source benchmarks/gpu/train_setup.sh || exit 1
 # Recompilations are logged (one line each): a run that recompiles after its first steps shows it here.
 export TORCH_LOGS=${TORCH_LOGS:-recompiles}
-mkdir -p /tmp/tok && tar xzf .devcarry/tok.tar.gz -C /tmp/tok
-# A compiled-kernel cache brought back from an earlier call (optional): the first step then skips most compiling.
+# A compiled-kernel cache written by an earlier run (optional): the first step then skips most compiling.
 [ -f .devcarry/inductor.tgz ] && mkdir -p "$TORCHINDUCTOR_CACHE_DIR" && tar xzf .devcarry/inductor.tgz -C "$TORCHINDUCTOR_CACHE_DIR"
 { date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; python3 -c 'import torch; print(torch.__version__)'; } > "$OUT/machine.txt"
 quiet() { grep --line-buffered -v -E 'it/s\]|examples/s\]|Warning|warn\(|━━' | while IFS= read -r line; do printf '%s %s\n' "$(date -u +%T)" "$line"; done; }

@@ -30,13 +30,10 @@ def _recording_router_forward(self: Any, hidden_states: Any) -> Any:
     return out
 
 
-def _remove_transformers_hooks(module: Any) -> int:
-    removed = 0
+def _remove_transformers_hooks(module: Any) -> None:
     for key, hook in list(module._forward_hooks.items()):
         if getattr(hook, "__name__", "") == HOOK_NAME:
             del module._forward_hooks[key]
-            removed += 1
-    return removed
 
 
 def _collect_hook(backbone: Any, args: Any, kwargs: Any, output: Any) -> Any:

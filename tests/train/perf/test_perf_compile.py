@@ -33,19 +33,24 @@ def _fresh_dynamo(tmp_path, monkeypatch):
     torch._dynamo.reset()
 
 
+def step_both(ref, fast, ids):
+    """One forward and backward of each model on the same rows, router logits asked for: (reference, levers)."""
+    outputs = []
+    for model in (ref, fast):
+        model.zero_grad()
+        out = model(input_ids=ids, labels=ids, output_router_logits=True)
+        out.loss.backward()
+        outputs.append(out)
+    return outputs
+
+
 def compiled_matches_eager(backend: str, layers: int, levers: dict) -> None:
     ref = build_model(layers=layers, lora=LORA)
     fast = twin(ref)
     apply_perf(fast, PerfConfig(compile=True, compile_backend=backend, **levers))
     gen = torch.Generator().manual_seed(5)
     for step in range(2):  # the second step runs the cached graph
-        ids = torch.randint(3, 512, (2, 10), generator=gen)
-        for model in (ref, fast):
-            model.zero_grad()
-        want = ref(input_ids=ids, labels=ids, output_router_logits=True)
-        want.loss.backward()
-        got = fast(input_ids=ids, labels=ids, output_router_logits=True)
-        got.loss.backward()
+        want, got = step_both(ref, fast, torch.randint(3, 512, (2, 10), generator=gen))
         assert_close_scaled(got.loss, want.loss, 1e-6, f"loss, step {step}")
         assert_close_tree(trainable_grads(fast), trainable_grads(ref), rel=1e-5)
 
@@ -95,13 +100,7 @@ def test_compiled_layers_train_without_graph_breaks_or_later_recompiles() -> Non
     gen = torch.Generator().manual_seed(7)
     counts = []
     for step in range(5):
-        ids = torch.randint(3, 512, (2, 12), generator=gen)
-        for model in (ref, fast):
-            model.zero_grad()
-        want = ref(input_ids=ids, labels=ids, output_router_logits=True)
-        want.loss.backward()
-        got = fast(input_ids=ids, labels=ids, output_router_logits=True)
-        got.loss.backward()
+        want, got = step_both(ref, fast, torch.randint(3, 512, (2, 12), generator=gen))
         assert len(got.router_logits) == 4
         # The same bf16 kernels compiled and eager: equal up to the order of a few bf16 sums.
         assert_close_scaled(got.aux_loss.float(), want.aux_loss.float(), 1e-2, f"aux loss, step {step}")

@@ -103,13 +103,19 @@ def test_killed_run_resumes_from_the_cache(tmp_path):
     with FakeOpenAIServer(lambda p, seen: "slow", slow_s=0.3) as server:
         proc = subprocess.Popen([sys.executable, str(script), server.base_url, str(tmp_path / "cache")], start_new_session=True)
         try:
+            # kill once five answers are on disk (the server having sent them is not enough: the client
+            # may not have written the last one yet)
             deadline = time.monotonic() + 60
-            while sum(server.answered.values()) < 5 and time.monotonic() < deadline:
+            while sum(server.answered.values()) < 1 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            watcher = ResponseCache(tmp_path / "cache")
+            while len(watcher) < 5 and time.monotonic() < deadline:
                 time.sleep(0.05)
             assert proc.poll() is None, "the run finished before it could be killed"
         finally:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
+        watcher.close()
         done = len(ResponseCache(tmp_path / "cache"))
         assert 5 <= done < n
         before = server.received

@@ -129,12 +129,16 @@ KEEP_MOE = {False: 8.1, True: 3.33}
 # TRL's fused LM head works on tiles of the 201k-vocabulary logits: a small working set, whatever the batch.
 LOSS_WORKSPACE_GIB = 0.0
 
-# Relative speed of the checkpoint policies (recompute cost) and of the micro-batch size (kernel efficiency
-# grows with tokens per forward, t / (t + MICRO_HALF_TOKENS)): the ranking ``auto`` uses, measured on one H200
-# (benchmarks/RESULTS.md: 8 x 2048 tokens per micro-batch ran 1.17x faster than 4 x 2048).
+# Relative speed of the checkpoint policies (recompute cost, for the share of layers checkpointed) and of the
+# micro-batch size (kernel efficiency grows with tokens per forward, t / (t + half)): the ranking ``auto`` uses.
 # selective (MoE blocks) recomputes ~2/3 of the forward matmul FLOPs of a layer: +22% per step for the 20b.
+# The half-speed sizes are fitted to one H200 (benchmarks/RESULTS.md): eager layers, 8 x 2048 tokens per
+# micro-batch 1.17x faster than 4 x 2048; compiled layers, 8 x 2048 at 24,212 tokens/s vs 4 x 2048 at 22,794
+# (1.062x, half = 1,050 tokens).
 POLICY_SPEED = {"none": 1.0, "selective": 0.82, "full": 0.74}
-MICRO_HALF_TOKENS = 4096
+MICRO_HALF_TOKENS = {False: 4096, True: 1050}
+# Partial checkpointing auto may pick: every layer, or every 2nd, 3rd or 4th (the others keep everything).
+AUTO_CHECKPOINT_EVERY = (1, 2, 3, 4)
 
 
 def estimate_memory(
@@ -213,13 +217,30 @@ class PerfChoice:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Option:
+    """One (checkpoint policy on every ``every``-th layer, micro-batch) candidate of ``auto``."""
+
+    policy: str
+    every: int
+    micro: int
+    memory: MemoryEstimate
+
+    @property
+    def label(self) -> str:
+        policy = self.policy if self.every == 1 or self.policy in ("none", "keep") else f"{self.policy}/{self.every}"
+        return f"{policy} x {self.micro}"
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
 
-def predicted_speed(policy: str, micro_tokens: int) -> float:
-    """Relative tokens/s of a checkpoint policy at a micro-batch size (the ranking ``auto`` uses)."""
-    return POLICY_SPEED[policy] * micro_tokens / (micro_tokens + MICRO_HALF_TOKENS)
+def predicted_speed(policy: str, micro_tokens: int, *, share: float = 1.0, compiled: bool = False) -> float:
+    """Relative tokens/s of a checkpoint policy on ``share`` of the layers at a micro-batch size (``auto``'s
+    ranking)."""
+    recompute = (1.0 - POLICY_SPEED[policy]) * share
+    return (1.0 - recompute) * micro_tokens / (micro_tokens + MICRO_HALF_TOKENS[compiled])
 
 
 def resolve_performance(
@@ -255,10 +276,15 @@ def resolve_performance(
     settled = perf.model_copy(update=update)
     attn = "flex" if settled.attention == "flex" else attention
     compiled = bool(settled.compile)
-    if settled.checkpointing == "auto":
-        policies = ["none", "selective", "full"] if gpu else ["keep"]
+    every_set = settled.checkpoint_every
+    if settled.checkpointing == "auto" and gpu:
+        everies = AUTO_CHECKPOINT_EVERY if every_set == "auto" else (every_set,)
+        policies = [("none", 1)] + [(p, k) for p in ("selective", "full") for k in everies]
+    elif settled.checkpointing == "auto":
+        policies = [("keep", 1)]
     else:
-        policies = [settled.checkpointing]
+        policies = [(settled.checkpointing, 1 if every_set == "auto" else every_set)]
+    layers = max(1, int(getattr(config, "num_hidden_layers", 0) or 1))
     if isinstance(settled.micro_batch, int):
         if per_step % settled.micro_batch:
             raise UserError(
@@ -271,45 +297,45 @@ def resolve_performance(
     else:
         micros = [t.per_device_batch_size]
 
-    def estimate(policy: str, micro: int) -> MemoryEstimate:
+    def estimate(policy: str, every: int, micro: int) -> MemoryEstimate:
         ckpt: bool | str = recipe.model.gradient_checkpointing if policy == "keep" else policy
         return estimate_memory(
             config, *counts, method=recipe.method, weight_bytes=weight_bytes, batch=micro, seq=seq,
             attention=attn, checkpointing=ckpt, packed_flat=packed_flat, shard=shard, compiled=compiled,
-            blocks=tuple(settled.checkpoint_blocks), every=settled.checkpoint_every,
-            experts_dtype=recipe.model.experts_dtype,
+            blocks=tuple(settled.checkpoint_blocks), every=every, experts_dtype=recipe.model.experts_dtype,
         )  # fmt: skip
 
     usable = memory_gib * recipe.plan.headroom * GIB
-    options = [(policy, micro, estimate(policy, micro)) for policy in policies for micro in micros]
-    fitting = [o for o in options if o[2].total <= usable]
+    options = [
+        _Option(policy, every, micro, estimate(policy, every, micro)) for policy, every in policies for micro in micros
+    ]
+    fitting = [o for o in options if o.memory.total <= usable]
 
-    def speed(option: tuple[str, int, MemoryEstimate]) -> float:
-        policy = option[0]
+    def speed(option: _Option) -> float:
+        policy = option.policy
         if policy == "keep":
             policy = "full" if recipe.model.gradient_checkpointing else "none"
-        return predicted_speed(policy, option[1] * seq)
+        share = math.ceil(layers / option.every) / layers
+        return predicted_speed(policy, option.micro * seq, share=share, compiled=compiled)
 
     if fitting:
-        best = max(fitting, key=lambda o: (speed(o), -o[2].total))
+        best = max(fitting, key=lambda o: (speed(o), -o.memory.total))
     else:  # nothing fits: the smallest, so the refusal names the least that would be needed
-        best = min(options, key=lambda o: o[2].total)
-    policy, micro, memory = best
-    settled = settled.model_copy(update={"checkpointing": policy, "micro_batch": micro})
+        best = min(options, key=lambda o: o.memory.total)
+    update = {"checkpointing": best.policy, "micro_batch": best.micro, "checkpoint_every": best.every}
+    settled = settled.model_copy(update=update)
     if len(options) == 1:
         reason = "as the recipe sets" if gpu or perf.resolved else "CPU: levers as loaded (auto = keep)"
     else:
         faster = [o for o in options if speed(o) > speed(best)]
-        runner_up = min(faster, key=lambda o: o[2].total) if faster else None
+        runner_up = min(faster, key=lambda o: o.memory.total) if faster else None
         reason = (
-            f"fastest predicted of {len(options)} (policy x micro-batch) that fit "
-            f"{usable / GIB:.1f} GiB: {memory.total / GIB:.1f} GiB"
+            f"fastest predicted of {len(options)} (checkpointing x micro-batch) that fit "
+            f"{usable / GIB:.1f} GiB: {best.memory.total / GIB:.1f} GiB"
         )
         if runner_up is not None:
-            reason += (
-                f"; {runner_up[0]} x {runner_up[1]} would be faster but needs {runner_up[2].total / GIB:.1f} GiB"
-            )
-    return PerfChoice(settled, micro, per_step // micro, memory, reason)
+            reason += f"; {runner_up.label} would be faster but needs {runner_up.memory.total / GIB:.1f} GiB"
+    return PerfChoice(settled, best.micro, per_step // best.micro, best.memory, reason)
 
 
 def make_plan(

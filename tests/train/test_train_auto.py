@@ -62,7 +62,7 @@ def test_on_cpu_auto_keeps_todays_behaviour(tmp_path, arch_20b):
     [
         (139.8, "none", 8),  # one H200: 8 x 2 without checkpointing (measured 84.4 GiB), 16 x 1 does not fit
         (80.0, "none", 4),  # an H100's budget: 4 x 4 without checkpointing
-        (60.0, "full", 16),  # less: recompute whole layers, and a large micro-batch pays for it
+        (60.0, "none", 2),  # compiled layers lose little at small micro-batches: 2 x 2 beats recomputing
         (45.0, "full", 2),
     ],
 )
@@ -71,7 +71,7 @@ def test_on_gpu_auto_picks_the_fastest_fit_and_keeps_the_global_batch(tmp_path, 
     choice = choose(recipe, arch_20b, "cuda", memory_gib)
     p = choice.performance
     assert (p.attention, p.experts, p.compile) == ("flex", "grouped", True)
-    assert (p.checkpointing, choice.micro_batch) == (policy, micro)
+    assert (p.checkpointing, p.checkpoint_every, choice.micro_batch) == (policy, 1, micro)
     assert choice.micro_batch * choice.accumulation == 16
     assert choice.memory.total <= memory_gib * recipe.plan.headroom * GIB
     assert f"{choice.memory.total / GIB:.1f} GiB" in choice.reason
@@ -83,8 +83,14 @@ def test_on_gpu_auto_picks_the_fastest_fit_and_keeps_the_global_batch(tmp_path, 
 MEASURED_H200 = [
     (139.8, 2048, 16, "none", 8, 85.44),  # 84.42 in the first run
     (80.0, 2048, 16, "none", 4, 62.41),  # plan.device_memory_gib: 80
-    (139.8, 32768, 1, "selective", 1, 84.34),  # MoE blocks checkpointed: none x 1 would need ~130 GiB
+    # MoE blocks of every layer checkpointed (auto's only partial choice then); none x 1 would need ~130 GiB
+    (139.8, 32768, 1, "selective", 1, 84.34),
 ]
+
+
+def long_context_recipe(tmp_path: Path, seq: int, per_step: int, **performance):
+    extra = (f"data.max_length={seq}", f"train.per_device_batch_size={per_step}", "train.gradient_accumulation_steps=1")
+    return lora_20b_recipe(tmp_path, extra, **performance)
 
 
 @pytest.mark.parametrize(("memory_gib", "seq", "per_step", "policy", "micro", "measured"), MEASURED_H200)
@@ -92,13 +98,39 @@ def test_auto_chooses_what_ran_and_its_estimate_is_within_10_percent_of_the_peak
     tmp_path, arch_20b, memory_gib, seq, per_step, policy, micro, measured
 ):
     """What auto chose on the GPU, it chooses here again, and its estimate is within 10% of the measured peak."""
-    extra = (f"data.max_length={seq}", f"train.per_device_batch_size={per_step}", "train.gradient_accumulation_steps=1")
-    recipe = lora_20b_recipe(tmp_path, extra)
+    # The 32K run checkpointed every layer: auto chose among policies on all layers then.
+    recipe = long_context_recipe(tmp_path, seq, per_step, checkpoint_every=1)
     choice = choose(recipe, arch_20b, "cuda", memory_gib, seq=seq)
     assert (choice.performance.checkpointing, choice.micro_batch) == (policy, micro)
     assert choice.memory.total / GIB == pytest.approx(measured, rel=0.10)
     # It never refuses what fitted: the measured peak itself is within the usable memory.
     assert measured <= memory_gib * recipe.plan.headroom
+
+
+def test_at_32k_auto_checkpoints_only_the_layers_it_must(tmp_path, arch_20b):
+    """1 x 32,768 on one H200: no checkpointing does not fit, so auto recomputes the MoE blocks of every 4th
+    layer (the least recomputation that fits) rather than of all 24."""
+    recipe = long_context_recipe(tmp_path, 32768, 1)
+    choice = choose(recipe, arch_20b, "cuda", 139.8, seq=32768)
+    p = choice.performance
+    assert (p.checkpointing, p.checkpoint_every, choice.micro_batch) == ("selective", 4, 1)
+    assert choice.memory.total <= 139.8 * recipe.plan.headroom * GIB
+    assert "none x 1 would be faster but needs 130.0 GiB" in choice.reason
+    every_layer = choose(long_context_recipe(tmp_path, 32768, 1, checkpoint_every=1), arch_20b, "cuda", 139.8, seq=32768)
+    assert every_layer.memory.total < choice.memory.total  # every 4th keeps more, and still fits
+    from medswallow.train.perf.apply import describe
+
+    assert describe(p)["checkpointing"] == "selective (mlp), every 4 layers"
+    # Within an H100's 80 GB the partial policies do not fit: whole layers, all of them.
+    small = choose(long_context_recipe(tmp_path, 32768, 1), arch_20b, "cuda", 80.0, seq=32768).performance
+    assert (small.checkpointing, small.checkpoint_every) == ("full", 1)
+
+
+def test_a_set_policy_checkpoints_every_layer_unless_told(tmp_path, arch_20b):
+    choice = choose(long_context_recipe(tmp_path, 32768, 1, checkpointing="selective"), arch_20b, "cuda", 139.8, seq=32768)
+    assert (choice.performance.checkpoint_every, choice.reason) == (1, "as the recipe sets")
+    recipe = long_context_recipe(tmp_path, 32768, 1, checkpointing="selective", checkpoint_every=2)
+    assert choose(recipe, arch_20b, "cuda", 139.8, seq=32768).performance.checkpoint_every == 2
 
 
 def test_every_choice_can_be_overridden(tmp_path, arch_20b):

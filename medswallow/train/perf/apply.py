@@ -73,6 +73,7 @@ def settle_auto(cfg: PerfConfig) -> PerfConfig:
         "attention": "keep" if cfg.attention == "auto" else cfg.attention,
         "experts": "keep" if cfg.experts == "auto" else cfg.experts,
         "checkpointing": "keep" if cfg.checkpointing == "auto" else cfg.checkpointing,
+        "checkpoint_every": 1 if cfg.checkpoint_every == "auto" else cfg.checkpoint_every,
         "compile": False if cfg.compile == "auto" else cfg.compile,
         "micro_batch": "keep" if cfg.micro_batch == "auto" else cfg.micro_batch,
     }
@@ -109,7 +110,7 @@ def apply_perf(model: Any, cfg: PerfConfig | None = None) -> Any:
             parts.layers,
             cfg.checkpointing,
             list(cfg.checkpoint_blocks),
-            cfg.checkpoint_every,
+            cfg.every,
             cfg.checkpoint_save_matmuls,
             grouped_out_of_place=cfg.experts != "keep",
         )
@@ -154,8 +155,8 @@ def describe(cfg: PerfConfig) -> dict[str, str]:
     if ckpt == "selective":
         ckpt = f"selective ({'+'.join(cfg.checkpoint_blocks)})"
     if ckpt in ("full",) or ckpt.startswith("selective"):
-        if cfg.checkpoint_every > 1:
-            ckpt += f", every {cfg.checkpoint_every} layers"
+        if cfg.every > 1:
+            ckpt += f", every {cfg.every} layers"
         if cfg.checkpoint_save_matmuls:
             ckpt += ", matmuls saved"
     return {

@@ -61,8 +61,11 @@ class PerfConfig(StrictModel):
         min_length=1,
         description="selective: which blocks of each layer are recomputed in the backward pass.",
     )
-    checkpoint_every: int = Field(
-        default=1, ge=1, description="Checkpoint every N-th layer only (1: all). Higher: faster, more memory."
+    checkpoint_every: int | Literal["auto"] = Field(
+        default="auto",
+        description="Checkpoint every N-th layer only (1: all). Higher: faster, more memory. auto: chosen with "
+        "the policy when checkpointing is auto (every layer, or every 2nd, 3rd or 4th when that fits); 1 when "
+        "the policy is set.",
     )
     checkpoint_save_matmuls: bool = Field(
         default=False,
@@ -107,8 +110,10 @@ class PerfConfig(StrictModel):
     def _options_need_checkpointing(self) -> PerfConfig:
         if isinstance(self.micro_batch, int) and self.micro_batch < 1:
             raise ValueError("micro_batch must be a positive integer, auto or keep")
+        if isinstance(self.checkpoint_every, int) and self.checkpoint_every < 1:
+            raise ValueError("checkpoint_every must be a positive integer or auto")
         if self.checkpointing in ("keep", "none") and (
-            self.checkpoint_every != 1 or self.checkpoint_save_matmuls
+            self.checkpoint_every not in (1, "auto") or self.checkpoint_save_matmuls
         ):
             raise ValueError(
                 "checkpoint_every / checkpoint_save_matmuls apply to checkpointing: full or selective; "
@@ -122,6 +127,12 @@ class PerfConfig(StrictModel):
         return self.checkpointing not in ("keep", "auto")
 
     @property
+    def every(self) -> int:
+        """Which layers are checkpointed: every ``every``-th (``auto`` not yet settled: all)."""
+        return 1 if self.checkpoint_every == "auto" else self.checkpoint_every
+
+    @property
     def resolved(self) -> bool:
         """True once no lever is left on ``auto`` (``resolve_performance`` has run)."""
-        return "auto" not in (self.attention, self.experts, self.checkpointing, self.compile, self.micro_batch)
+        levers = (self.attention, self.experts, self.checkpointing, self.checkpoint_every, self.compile, self.micro_batch)
+        return "auto" not in levers
